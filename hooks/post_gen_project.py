@@ -1,0 +1,19 @@
+"""Print the commands that take the new repository to a served model."""
+
+REPO_NAME = "{{ cookiecutter.repo_name }}"
+MODEL_NAME = "{{ cookiecutter.model_name }}"
+
+print(
+    f"""
+Created {REPO_NAME}. Next:
+
+    cd {REPO_NAME}
+    make venv           # pinned dependencies in .venv (about 6 GB with torch)
+    make sample-data    # real H&E sample in data/sample, examples/*.png
+    make train          # train; prints the best checkpoint and its metrics
+    make archive        # trace, check through the handler, pack {MODEL_NAME}.mar
+    make predict IMAGE=examples/$(ls examples | head -n 1 2>/dev/null)
+
+`make help` lists every target.
+"""
+)

@@ -1,0 +1,1 @@
+"""{{ cookiecutter.model_name }}: a {{ cookiecutter.task }} model for TorchServe."""

@@ -1,0 +1,184 @@
+"""PatchCamelyon (PCam) HDF5 files as a LightningDataModule.
+
+The PCam layout has two HDF5 files per split:
+``camelyonpatch_level_2_split_<split>_x.h5`` with dataset ``x`` of
+N x H x W x C uint8 images, and ``..._y.h5`` with dataset ``y`` of
+N x 1 x 1 x 1 labels.
+"""
+
+from pathlib import Path
+
+import h5py
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+from .metadata import load_metadata
+
+SPLITS = ("train", "valid", "test")
+FILE_PREFIX = "camelyonpatch_level_2_split"
+
+
+class DataError(RuntimeError):
+    """A data file that is missing or does not have the PCam layout."""
+
+
+def split_paths(data_dir: Path, split: str) -> tuple[Path, Path]:
+    """Return the image and label file paths of one split."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    data_dir = Path(data_dir)
+    return (
+        data_dir / f"{FILE_PREFIX}_{split}_x.h5",
+        data_dir / f"{FILE_PREFIX}_{split}_y.h5",
+    )
+
+
+def check_split(data_dir: Path, split: str, size: int, channels: int) -> int:
+    """Check one split's files against the PCam layout and return its length."""
+    images_path, labels_path = split_paths(data_dir, split)
+    for path in (images_path, labels_path):
+        if not path.is_file():
+            raise DataError(
+                f"missing {path}; run 'make data' for PCam or 'make sample-data' "
+                "for the built-in sample, or set DATA_DIR to the folder that has it"
+            )
+    try:
+        with h5py.File(images_path, "r") as images, h5py.File(labels_path, "r") as labels:
+            x, y = images["x"], labels["y"]
+            expected = (size, size, channels)
+            if x.dtype != "uint8" or x.ndim != 4 or x.shape[1:] != expected:
+                raise DataError(
+                    f"{images_path}: dataset 'x' is {x.dtype} {x.shape}, expected "
+                    f"uint8 (N, {size}, {size}, {channels}); check input.size and "
+                    "input.channels in metadata.json"
+                )
+            if y.ndim != 4 or y.shape[1:] != (1, 1, 1) or y.shape[0] != x.shape[0]:
+                raise DataError(
+                    f"{labels_path}: dataset 'y' is {y.shape}, expected "
+                    f"({x.shape[0]}, 1, 1, 1) to match {images_path.name}"
+                )
+            return int(x.shape[0])
+    except (OSError, KeyError) as error:
+        raise DataError(
+            f"cannot read {images_path.name} or {labels_path.name} in {data_dir}: "
+            f"{error}; the file is corrupt or not PCam HDF5, fetch it again"
+        ) from error
+
+
+class PCamDataset(Dataset):
+    """One PCam split: float images in [0, 1] of shape (C, H, W) and int64 labels.
+
+    The HDF5 files are opened on first access, so that each DataLoader worker
+    opens its own handles rather than sharing one across processes.
+    """
+
+    def __init__(self, data_dir: Path, split: str, transform=None):
+        self.images_path, self.labels_path = split_paths(data_dir, split)
+        self.transform = transform
+        self._images = None
+        self._labels = None
+        with h5py.File(self.labels_path, "r") as labels:
+            self._length = int(labels["y"].shape[0])
+
+    def __len__(self) -> int:
+        return self._length
+
+    def _open(self) -> None:
+        self._images = h5py.File(self.images_path, "r")["x"]
+        self._labels = h5py.File(self.labels_path, "r")["y"]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._images is None:
+            self._open()
+        pixels = torch.from_numpy(self._images[index])
+        image = pixels.permute(2, 0, 1).to(torch.float32).div(255)
+        if self.transform is not None:
+            image = self.transform(image)
+        label = torch.tensor(int(self._labels[index, 0, 0, 0]), dtype=torch.int64)
+        return image, label
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_images"] = None
+        state["_labels"] = None
+        return state
+
+
+def training_augmentation() -> v2.Transform:
+    """Return flips and right-angle rotations, which keep tissue semantics."""
+    return v2.Compose(
+        [
+            v2.RandomHorizontalFlip(),
+            v2.RandomVerticalFlip(),
+            v2.RandomChoice([v2.RandomRotation((angle, angle)) for angle in (0, 90, 180, 270)]),
+        ]
+    )
+
+
+def normalisation() -> v2.Normalize:
+    """Return the normalisation recorded in metadata.json."""
+    metadata = load_metadata()
+    return v2.Normalize(mean=list(metadata.mean), std=list(metadata.std))
+
+
+class PCamDataModule(L.LightningDataModule):
+    """Train, validation and test loaders over a folder in the PCam layout.
+
+    Args:
+        data_dir: Folder with the six PCam HDF5 files.
+        batch_size: Patches per batch.
+        num_workers: DataLoader worker processes.
+        augment: Apply flips and right-angle rotations to the training split.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data/sample",
+        batch_size: int = 64,
+        num_workers: int = 2,
+        augment: bool = True,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.data_dir = Path(data_dir)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.augment = augment
+        self.datasets: dict[str, PCamDataset] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        metadata = load_metadata()
+        normalise = normalisation()
+        for split in SPLITS:
+            check_split(self.data_dir, split, metadata.input_size, metadata.input_channels)
+        train_transform = normalise
+        if self.augment:
+            train_transform = v2.Compose([training_augmentation(), normalise])
+        self.datasets = {
+            "train": PCamDataset(self.data_dir, "train", train_transform),
+            "valid": PCamDataset(self.data_dir, "valid", normalise),
+            "test": PCamDataset(self.data_dir, "test", normalise),
+        }
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("valid", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

