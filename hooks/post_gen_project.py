@@ -12,7 +12,7 @@ Created {REPO_NAME}. Next:
     make sample-data    # real H&E sample in data/sample, examples/*.png
     make train          # train; prints the best checkpoint and its metrics
     make archive        # trace, check through the handler, pack {MODEL_NAME}.mar
-    make predict IMAGE=examples/$(ls examples | head -n 1 2>/dev/null)
+    make predict        # the server's JSON for each examples/*.png
 
 `make help` lists every target.
 """

@@ -27,9 +27,7 @@ class InvalidAnswer(ValueError):
         self.value = value
         self.rule = rule
         self.suggestion = suggestion
-        super().__init__(
-            f"invalid {field} {value!r}: {rule}; try {field}={suggestion}"
-        )
+        super().__init__(f"invalid {field} {value!r}: {rule}; try {field}={suggestion}")
 
 
 def to_slug(text):
@@ -55,9 +53,7 @@ def check_task(value):
     """Check that the task is one the template can generate."""
     if value not in KNOWN_TASKS:
         suggestion = KNOWN_TASKS[0]
-        raise InvalidAnswer(
-            "task", value, f"must be one of {', '.join(KNOWN_TASKS)}", suggestion
-        )
+        raise InvalidAnswer("task", value, f"must be one of {', '.join(KNOWN_TASKS)}", suggestion)
 
 
 def check_derived_name(field, value, expected):
@@ -134,9 +130,7 @@ def parse_statistics(field, value, channels, is_valid, rule, default):
     try:
         numbers = [float(part) for part in value.split(",")]
     except ValueError:
-        raise InvalidAnswer(
-            field, value, "must be comma-separated numbers", suggestion
-        ) from None
+        raise InvalidAnswer(field, value, "must be comma-separated numbers", suggestion) from None
     if len(numbers) != channels:
         raise InvalidAnswer(
             field, value, f"needs one number per input channel ({channels})", suggestion
@@ -159,9 +153,7 @@ def check_email(value):
 def check_licence(value):
     """Check that the licence is one whose text the template ships."""
     if value not in KNOWN_LICENCES:
-        raise InvalidAnswer(
-            "licence", value, f"must be one of {', '.join(KNOWN_LICENCES)}", "MIT"
-        )
+        raise InvalidAnswer("licence", value, f"must be one of {', '.join(KNOWN_LICENCES)}", "MIT")
 
 
 def check_store_url(value):

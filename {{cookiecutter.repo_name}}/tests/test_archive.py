@@ -13,9 +13,7 @@ def test_handler_parity_on_test_split(tmp_path, traced_file, checkpoint, pcam_di
     assert worst <= 1e-5
 
 
-def test_parity_fails_on_other_normalisation(
-    tmp_path, traced_file, checkpoint, pcam_dir, metadata
-):
+def test_parity_fails_on_other_normalisation(tmp_path, traced_file, checkpoint, pcam_dir, metadata):
     document = json.loads(METADATA_PATH.read_text())
     document["input"]["mean"] = [value + 0.2 for value in document["input"]["mean"]]
     changed = tmp_path / "metadata.json"

@@ -1,3 +1,5 @@
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -58,7 +60,7 @@ def test_workers_zero_and_two_same_samples(pcam_dir):
         module.setup("test")
         batches[workers] = list(module.test_dataloader())
     assert len(batches[0]) == len(batches[2])
-    for (images_a, labels_a), (images_b, labels_b) in zip(batches[0], batches[2]):
+    for (images_a, labels_a), (images_b, labels_b) in zip(batches[0], batches[2], strict=True):
         assert torch.equal(images_a, images_b)
         assert torch.equal(labels_a, labels_b)
 
@@ -94,14 +96,17 @@ def test_label_count_mismatch_is_reported(pcam_dir, metadata):
 
 def test_prepare_counts_existing_files(pcam_dir):
     counts = prepare(pcam_dir)
-    assert counts == {"train": PATCHES_PER_SPLIT, "valid": PATCHES_PER_SPLIT, "test": PATCHES_PER_SPLIT}
+    assert counts == {
+        "train": PATCHES_PER_SPLIT,
+        "valid": PATCHES_PER_SPLIT,
+        "test": PATCHES_PER_SPLIT,
+    }
 
 
 def test_prepare_rejects_changed_recorded_file(pcam_dir):
     images_path, _ = split_paths(pcam_dir, "test")
-    (pcam_dir / "provenance.json").write_text(
-        '{"sha256": {"%s": "%s"}}' % (images_path.name, "0" * 64)
-    )
+    record = {"sha256": {images_path.name: "0" * 64}}
+    (pcam_dir / "provenance.json").write_text(json.dumps(record))
     with pytest.raises(DataError, match="test_x.h5 has SHA-256 .* expected 0000"):
         prepare(pcam_dir)
 

@@ -51,8 +51,12 @@ def test_bad_requests_get_400_others_succeed(served, good_png, metadata):
     answers = served.predict(bodies)
     (alone,) = served.predict([good_png])
     assert [answer.status for answer in answers] == [200, 400, 400, 400, 400, 200]
-    assert answers[0].body == alone.body
-    assert answers[5].body == alone.body
+    for index in (0, 5):
+        assert answers[index].body["label"] == alone.body["label"]
+        # CPU kernels may round differently at another batch size.
+        assert answers[index].body["probabilities"] == pytest.approx(
+            alone.body["probabilities"], abs=1e-6
+        )
     assert "empty" in answers[1].body["message"]
     assert "not a readable image" in answers[2].body["message"]
     size = metadata.input_size

@@ -163,7 +163,9 @@ def build_archive(checkpoint: Path, data_dir: Path, store: Path = MODEL_STORE) -
 def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, help="default: the best checkpoint of 'make train'")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="default: the best checkpoint of 'make train'"
+    )
     parser.add_argument("--data-dir", type=Path, help="default: data.data_dir of configs/data.yaml")
     args = parser.parse_args(argv)
     try:

@@ -133,7 +133,9 @@ def export(checkpoint: Path, output: Path) -> float:
 def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, help="default: the best checkpoint of 'make train'")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="default: the best checkpoint of 'make train'"
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     try:

@@ -118,7 +118,7 @@ class PatchClassifierHandler(BaseHandler):
             answers.append(
                 {
                     "label": self.class_names[best],
-                    "probabilities": dict(zip(self.class_names, row)),
+                    "probabilities": dict(zip(self.class_names, row, strict=True)),
                 }
             )
         return answers

@@ -28,7 +28,7 @@ def main(argv=None) -> None:
     with open_archive(args.archive, batch_size=len(args.images)) as served:
         answers = served.predict([image.read_bytes() for image in args.images])
     failed = False
-    for image, answer in zip(args.images, answers):
+    for image, answer in zip(args.images, answers, strict=True):
         print(json.dumps({"image": str(image), "status": answer.status, "response": answer.body}))
         failed = failed or answer.status != 200
     if failed:

@@ -232,11 +232,13 @@ def build(output: Path, examples: Path, cache_dir: Path = DEFAULT_CACHE_DIR) -> 
 
     size = metadata.input_size
     patches = []
-    for label, (region, values) in enumerate(zip(regions, saturations)):
+    for label, (region, values) in enumerate(zip(regions, saturations, strict=True)):
         # The smaller region is tiled with overlap inside each band, so that
         # it yields enough patches; bands never overlap, so splits stay apart.
         stride = size if region.size == max(r.size for r in regions) else max(size // 4, 1)
-        patches += cut_patches(region, values > threshold, sources[label]["name"], label, size, stride)
+        patches += cut_patches(
+            region, values > threshold, sources[label]["name"], label, size, stride
+        )
     patches = balance(patches, np.random.default_rng(SEED))
 
     output.mkdir(parents=True, exist_ok=True)
