@@ -1,0 +1,142 @@
+import fnmatch
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import TEMPLATE
+
+TEMPLATE_PROJECT = TEMPLATE / "{{cookiecutter.repo_name}}"
+
+EXPECTED_FILES = {
+    ".github/workflows/ci.yml",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "LICENSE",
+    "Makefile",
+    "README.md",
+    "configs/data.yaml",
+    "configs/model.yaml",
+    "configs/trainer.yaml",
+    "constraints.txt",
+    "metadata.json",
+    "pyproject.toml",
+    "requirements.txt",
+    "src/pcam_classification/__init__.py",
+    "src/pcam_classification/archive.py",
+    "src/pcam_classification/data.py",
+    "src/pcam_classification/export.py",
+    "src/pcam_classification/handler.py",
+    "src/pcam_classification/metadata.py",
+    "src/pcam_classification/model.py",
+    "src/pcam_classification/networks.py",
+    "src/pcam_classification/pcam.py",
+    "src/pcam_classification/predict.py",
+    "src/pcam_classification/sample_data.py",
+    "src/pcam_classification/sample_sources.py",
+    "src/pcam_classification/serving.py",
+    "src/pcam_classification/train.py",
+    "tests/conftest.py",
+    "tests/test_archive.py",
+    "tests/test_data.py",
+    "tests/test_export.py",
+    "tests/test_handler.py",
+    "tests/test_model.py",
+    "tests/test_train.py",
+}
+
+
+def project_files(project):
+    return {str(path.relative_to(project)) for path in project.rglob("*") if path.is_file()}
+
+
+def test_bake_with_defaults_file_set(bake):
+    project = bake()
+    assert project.name == "ml-pcam-classification"
+    assert project_files(project) == EXPECTED_FILES
+
+
+def test_bake_leaves_no_template_syntax(bake):
+    project = bake(dataset="camelyon16", class_names="normal,tumour,necrosis")
+    for path in project.rglob("*"):
+        assert "cookiecutter" not in str(path.relative_to(project))
+        if path.is_file():
+            assert "{{ cookiecutter" not in path.read_text(), path
+            assert "{{cookiecutter" not in path.read_text(), path
+
+
+def test_copied_files_byte_identical(bake):
+    """Files cookiecutter must not render (GitHub Actions ${{ }}, images) are copied as they are."""
+    patterns = json.loads((TEMPLATE / "cookiecutter.json").read_text())["_copy_without_render"]
+    copied = [
+        path
+        for path in TEMPLATE_PROJECT.rglob("*")
+        if path.is_file()
+        and any(fnmatch.fnmatch(str(path.relative_to(TEMPLATE_PROJECT)), p) for p in patterns)
+    ]
+    assert copied, "no template file matches _copy_without_render"
+    project = bake()
+    for path in copied:
+        relative = path.relative_to(TEMPLATE_PROJECT)
+        assert (project / relative).read_bytes() == path.read_bytes(), relative
+
+
+def test_workflow_is_valid_yaml_with_expressions(bake):
+    workflow_path = bake() / ".github" / "workflows" / "ci.yml"
+    workflow = yaml.safe_load(workflow_path.read_text())
+    assert "${{ github.ref }}" in workflow["concurrency"]["group"]
+    commands = [step.get("run", "") for step in workflow["jobs"]["test"]["steps"]]
+    assert "make lint PYTHON=python" in commands
+    assert "make test PYTHON=python" in commands
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        ({}, {"class_names": ["normal", "tumour"], "input": {"size": 96, "channels": 3}}),
+        (
+            {"class_names": "normal, tumour, necrosis", "input_size": "64", "input_channels": "1",
+             "normalisation_mean": "0.6", "normalisation_std": "0.2"},
+            {"class_names": ["normal", "tumour", "necrosis"],
+             "input": {"size": 64, "channels": 1, "mean": [0.6], "std": [0.2]}},
+        ),
+    ],
+)  # fmt: skip
+def test_metadata_records_answers(bake, answers, expected):
+    metadata = json.loads((bake(**answers) / "metadata.json").read_text())
+    assert metadata["class_names"] == expected["class_names"]
+    for key, value in expected["input"].items():
+        assert metadata["input"][key] == value
+
+
+@pytest.mark.parametrize("licence", ["Apache-2.0", "MIT", "BSD-3-Clause", "Proprietary"])
+def test_licence_text_matches_answer(bake, licence):
+    text = (bake(licence=licence) / "LICENSE").read_text()
+    first_line = {
+        "Apache-2.0": "Apache License",
+        "MIT": "MIT License",
+        "BSD-3-Clause": "BSD 3-Clause License",
+        "Proprietary": "Copyright",
+    }[licence]
+    assert first_line in text.splitlines()[0]
+    assert "Scancer contributors" in text
+
+
+def test_make_help_lists_every_target(bake):
+    project = bake()
+    makefile = (project / "Makefile").read_text()
+    targets = re.findall(r"^([a-z-]+):.*## ", makefile, flags=re.MULTILINE)
+    listed = subprocess.run(["make", "help"], cwd=project, capture_output=True, text=True)
+    assert listed.returncode == 0
+    for target in targets:
+        assert f"  {target} " in listed.stdout
+    assert {"train", "export", "archive", "predict", "sample-data", "data", "test"} <= set(targets)
+
+
+def test_baked_project_passes_lint(bake):
+    project = bake(dataset="camelyon16")
+    command = ["make", "lint", f"PYTHON={sys.executable}"]
+    result = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,65 @@
+"""Bake projects and run their own tests and Makefile targets with this environment."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def make(project, *arguments):
+    """Run a make target of a baked project with this Python; return its stdout."""
+    command = ["make", *arguments, f"PYTHON={sys.executable}"]
+    result = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    assert result.returncode == 0, (
+        f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    return result.stdout
+
+
+def test_default_project_tests_pass(bake):
+    make(bake(), "test")
+
+
+def test_greyscale_three_class_project_tests_pass(bake):
+    project = bake(
+        dataset="breast-masses",
+        class_names="normal,benign,malignant",
+        input_size="64",
+        input_channels="1",
+        normalisation_mean="0.5",
+        normalisation_std="0.25",
+        licence="MIT",
+    )
+    make(project, "test")
+
+
+def test_main_job_on_real_sample(bake):
+    """sample-data, train, archive and predict run end to end on the real H&E sample."""
+    project = bake()
+    make(project, "sample-data")
+    provenance = json.loads((project / "data" / "sample" / "provenance.json").read_text())
+    assert set(provenance["patches"]) == {"train", "valid", "test"}
+    assert all(count > 0 for count in provenance["patches"].values())
+    assert "data/sample" in make(project, "data", "DATA_DIR=data/sample")
+
+    trained = make(project, "train", "ARGS=--trainer.max_epochs=2 --data.num_workers=0")
+    assert "Best checkpoint:" in trained
+    record = json.loads((project / "build" / "best-checkpoint.json").read_text())
+    assert 0.0 <= record["test_metrics"]["test_auc"] <= 1.0
+
+    archived = make(project, "archive")
+    archive = project / "build" / "model-store" / "pcam-classification.mar"
+    assert archive.is_file()
+    assert f"Archive: {archive}" in archived
+    assert "SHA-256" in archived
+
+    output = make(project, "predict").splitlines()
+    predicted = [json.loads(line) for line in output if line.startswith("{")]
+    examples = sorted((project / "examples").glob("*.png"))
+    assert len(predicted) == len(examples) >= 2
+    for answer in predicted:
+        assert answer["status"] == 200
+        assert set(answer["response"]["probabilities"]) == {"normal", "tumour"}
