@@ -1,6 +1,9 @@
 # The template's own commands. Baked projects run with this environment's
 # Python (PYTHON=...), so no second environment is built.
 PYTHON ?= .venv/bin/python
+# The pinned environment is built only when PYTHON is the default one.
+NEEDS_VENV := $(if $(filter .venv/bin/python,$(PYTHON)),venv)
+VENV_STAMP := .venv/requirements-installed
 BUILD ?= build
 DEMO_PROJECT := $(BUILD)/ml-pcam-classification
 ARGS ?=
@@ -11,22 +14,22 @@ ARGS ?=
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-venv: .venv/bin/python ## Create .venv with the pinned dependencies
+venv: $(VENV_STAMP) ## Create .venv with the pinned dependencies
 
-.venv/bin/python: requirements.txt {{cookiecutter.repo_name}}/requirements.txt {{cookiecutter.repo_name}}/constraints.txt
+$(VENV_STAMP): requirements.txt {{cookiecutter.repo_name}}/requirements.txt {{cookiecutter.repo_name}}/constraints.txt
 	python3 -m venv .venv
 	.venv/bin/pip install --disable-pip-version-check -r requirements.txt -c "{{cookiecutter.repo_name}}/constraints.txt"
 	touch $@
 
-demo: venv ## Bake the default project into build/ and run its demo on the real sample
+demo: $(NEEDS_VENV) ## Bake the default project into build/ and run its demo on the real sample
 	rm -rf $(DEMO_PROJECT)
 	$(PYTHON) -m cookiecutter --no-input --output-dir $(BUILD) .
 	$(MAKE) -C $(DEMO_PROJECT) demo PYTHON=$(abspath $(PYTHON))
 
-test: venv ## Run the template's tests (ARGS="-m 'not slow'" for the fast ones)
+test: $(NEEDS_VENV) ## Run the template's tests (ARGS="-m 'not slow'" for the fast ones)
 	$(PYTHON) -m pytest $(ARGS)
 
-lint: venv ## Check the template's Python with ruff
+lint: $(NEEDS_VENV) ## Check the template's Python with ruff
 	$(PYTHON) -m ruff check hooks tests
 	$(PYTHON) -m ruff format --check hooks tests
 

@@ -1,9 +1,12 @@
 """Export the model, check it through the handler and pack the TorchServe archive.
 
-Steps: trace the best checkpoint (see ``export``), pack a candidate archive
-with ``torch-model-archiver``, run the candidate's handler in this process on
-PNG bytes of every test patch and compare its probabilities with the
-Lightning model's, then move the archive into ``build/model-store``.
+Steps:
+
+1. Trace the best checkpoint (see ``export``).
+2. Pack a candidate archive with ``torch-model-archiver``.
+3. Run the candidate's handler in this process on PNG bytes of every test
+   patch and compare its probabilities with the Lightning model's.
+4. Move the archive into ``build/model-store``.
 
 Usage: ``python -m {{ cookiecutter.package_name }}.archive [--checkpoint PATH] [--data-dir DIR]``
 """

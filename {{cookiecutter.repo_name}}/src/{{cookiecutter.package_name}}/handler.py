@@ -7,7 +7,7 @@ the file training read.
 
 Each request's body is one image (PNG, JPEG, WebP or GIF) as raw bytes, a
 multipart form field, or base64 text in a JSON object's ``data`` field. A
-request that cannot be read gets a 400 answer naming the problem, while the
+request that cannot be read gets a 400 response naming the problem, while the
 other requests of its batch get their predictions.
 """
 
@@ -32,7 +32,7 @@ TORCHSCRIPT_DEPRECATION = r"`torch\.jit\.load` is deprecated"
 
 
 class RequestError(ValueError):
-    """A request the handler cannot read: the client's fault, answered with 400."""
+    """A request the handler cannot read, which is the client's fault (HTTP 400)."""
 
 
 class PatchClassifierHandler(BaseHandler):
@@ -82,6 +82,8 @@ class PatchClassifierHandler(BaseHandler):
 
     def decode(self, data: bytes) -> torch.Tensor:
         """Decode image bytes to a normalised float tensor (C, H, W)."""
+        # NOTE: torchvision 0.29 deprecates torchvision.io decoding in favour of
+        # TorchCodec, and it reads no TIFF; a Pillow-based decoder would cover both.
         encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
         try:
             pixels = decode_image(encoded, mode=self.read_mode)
@@ -124,7 +126,7 @@ class PatchClassifierHandler(BaseHandler):
         return answers
 
     def handle(self, data, context):
-        """Answer every request of the batch in order: a prediction or a 400 error."""
+        """Return a response per request of the batch, in order: a prediction or a 400 error."""
         start = time.time()
         self.context = context
         batch, errors = self.preprocess(data)

