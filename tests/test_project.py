@@ -45,10 +45,13 @@ def test_main_job_on_real_sample(bake):
     assert all(count > 0 for count in provenance["patches"].values())
     assert "data/sample" in make(project, "data", "DATA_DIR=data/sample")
 
-    trained = make(project, "train", "ARGS=--trainer.max_epochs=2 --data.num_workers=0")
+    trained = make(project, "train", "ARGS=--trainer.max_epochs=10")
     assert "Best checkpoint:" in trained
     record = json.loads((project / "build" / "best-checkpoint.json").read_text())
-    assert 0.0 <= record["test_metrics"]["test_auc"] <= 1.0
+    # The two sample regions differ in tissue and staining, so ten seeded
+    # epochs separate them; a drop here means a broken data or training path.
+    assert record["test_metrics"]["test_auc"] >= 0.95
+    assert record["test_metrics"]["test_acc"] >= 0.9
 
     archived = make(project, "archive")
     archive = project / "build" / "model-store" / "pcam-classification.mar"
@@ -63,3 +66,6 @@ def test_main_job_on_real_sample(bake):
     for answer in predicted:
         assert answer["status"] == 200
         assert set(answer["response"]["probabilities"]) == {"normal", "tumour"}
+        # Example files are named <class>-<n>.png after the patch's label.
+        expected_label = answer["image"].split("/")[-1].split("-")[0]
+        assert answer["response"]["label"] == expected_label, answer

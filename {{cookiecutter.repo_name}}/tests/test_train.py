@@ -20,7 +20,7 @@ def test_train_records_best_checkpoint(tmp_path, pcam_dir, monkeypatch):
          f"--trainer.logger.init_args.save_dir={tmp_path}"]
     )  # fmt: skip
     record = json.loads(record_path.read_text())
-    assert record["monitor"] == "val_auc"
+    assert record["monitor"] == "val_loss"
     assert str(tmp_path) in record["checkpoint"]
     assert {"test_auc", "test_acc", "test_f1"} <= set(record["test_metrics"])
     state = torch.load(record["checkpoint"])

@@ -136,7 +136,7 @@ class PCamDataModule(L.LightningDataModule):
     def __init__(
         self,
         data_dir: str = "data/sample",
-        batch_size: int = 64,
+        batch_size: int = 32,
         num_workers: int = 2,
         augment: bool = True,
     ):

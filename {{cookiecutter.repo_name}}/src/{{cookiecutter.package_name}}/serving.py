@@ -23,7 +23,8 @@ from ts.service import Service
 METRICS_CONFIG = Path(ts.__file__).parent / "configs" / "metrics.yaml"
 # Loggers that report optional backends (OpenVINO, ONNX, TensorRT) and the
 # index_to_name.json this handler does not use; a worker logs them too.
-QUIET_LOGGERS = ("ts.torch_handler.base_handler", "ts.utils.util")
+# The metrics cache logs every HandlerTime with all request ids of the batch.
+QUIET_LOGGERS = ("ts.torch_handler.base_handler", "ts.utils.util", "ts.metrics.caching_metric")
 
 
 @dataclass
