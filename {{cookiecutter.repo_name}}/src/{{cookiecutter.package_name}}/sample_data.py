@@ -160,7 +160,10 @@ def write_examples(folder: Path, patches: list[Patch], metadata: Metadata) -> li
         old.unlink()
     names = []
     for label in sorted({patch.label for patch in patches}):
-        chosen = [patch for patch in patches if patch.label == label][:EXAMPLES_PER_CLASS]
+        group = [patch for patch in patches if patch.label == label]
+        # Evenly spaced picks, because neighbouring patches of a band may overlap.
+        picks = np.linspace(0, len(group) - 1, min(EXAMPLES_PER_CLASS, len(group)))
+        chosen = [group[int(round(index))] for index in picks]
         for number, patch in enumerate(chosen, start=1):
             name = f"{metadata.class_names[label]}-{number}.png"
             pixels = to_channels(patch.pixels, metadata.input_channels)
