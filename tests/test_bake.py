@@ -27,6 +27,7 @@ EXPECTED_FILES = {
     "src/pcam_classification/__init__.py",
     "src/pcam_classification/archive.py",
     "src/pcam_classification/data.py",
+    "src/pcam_classification/digests.py",
     "src/pcam_classification/export.py",
     "src/pcam_classification/handler.py",
     "src/pcam_classification/metadata.py",

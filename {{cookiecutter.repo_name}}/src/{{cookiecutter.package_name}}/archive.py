@@ -12,7 +12,6 @@ Usage: ``python -m {{ cookiecutter.package_name }}.archive [--checkpoint PATH] [
 """
 
 import argparse
-import hashlib
 import io
 import logging
 import shutil
@@ -29,6 +28,7 @@ from PIL import Image
 from torchvision.transforms.v2.functional import normalize
 
 from .data import check_split, split_paths
+from .digests import file_sha256
 from .export import ExportError, best_checkpoint, export, load_eager_model
 from .metadata import METADATA_PATH, REPOSITORY_ROOT, Metadata, load_metadata
 from .serving import open_archive
@@ -138,14 +138,6 @@ def check_handler_parity(archive: Path, checkpoint: Path, data_dir: Path) -> tup
     return count, worst
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def build_archive(checkpoint: Path, data_dir: Path, store: Path = MODEL_STORE) -> Path:
     """Export, pack, check and publish the archive into store; return its path."""
     metadata = load_metadata()
@@ -179,7 +171,7 @@ def main(argv=None) -> None:
         raise SystemExit(f"archive failed: {error}") from None
     size_mb = archive.stat().st_size / 1e6
     print(f"Archive: {archive}")
-    print(f"  size {size_mb:.2f} MB, SHA-256 {sha256_of(archive)}")
+    print(f"  size {size_mb:.2f} MB, SHA-256 {file_sha256(archive)}")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,15 @@
 """Fetch the PatchCamelyon files, or check the files already in a folder.
 
-For each split this uses, in order: the ``.h5`` files when present; else
-``.h5.gz`` files, checked against torchvision's MD5 digests and unpacked;
-else a download through torchvision (which needs gdown and network access
-to the PCam release). A folder with a ``provenance.json``, such as the
+For each split, the ``.h5`` files are used when present. Otherwise ``.h5.gz``
+files are checked against torchvision's MD5 digests and unpacked, and when
+those are missing too, torchvision downloads them (this needs gdown and
+network access to the PCam release). A folder with a ``provenance.json``, such as the
 built-in sample, is checked against the SHA-256 digests recorded there.
 
 Usage: ``python -m {{ cookiecutter.package_name }}.pcam [--data-dir data/pcam]``
 """
 
 import argparse
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -23,6 +22,7 @@ from torchvision.datasets.utils import (
 )
 
 from .data import SPLITS, DataError, check_split, split_paths
+from .digests import file_sha256
 from .metadata import REPOSITORY_ROOT, load_metadata
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def check_recorded_digests(data_dir: Path) -> None:
         path = data_dir / name
         if not path.is_file():
             raise DataError(f"missing {path}; run 'make sample-data' to write it again")
-        actual = hashlib.sha256(path.read_bytes()).hexdigest()
+        actual = file_sha256(path)
         if actual != expected:
             raise DataError(
                 f"{path} has SHA-256 {actual}, expected {expected} from provenance.json: "

