@@ -6,7 +6,7 @@ Steps:
 2. Pack a candidate archive with ``torch-model-archiver``.
 3. Run the candidate's handler in this process on PNG bytes of every test
    patch and compare its probabilities with the Lightning model's.
-4. Move the archive into ``build/model-store``.
+4. Move the archive into ``build/model-store`` as ``<model>-<version>.mar``.
 
 Usage: ``python -m {{ cookiecutter.package_name }}.archive [--checkpoint PATH] [--data-dir DIR]``
 """
@@ -31,12 +31,11 @@ from .data import check_split, split_paths
 from .digests import file_sha256
 from .export import ExportError, best_checkpoint, export, load_eager_model
 from .metadata import METADATA_PATH, REPOSITORY_ROOT, Metadata, load_metadata
+from .paths import BUILD_DIR, MODEL_STORE, archive_path
 from .serving import open_archive
 
 log = logging.getLogger(__name__)
 
-BUILD_DIR = REPOSITORY_ROOT / "build"
-MODEL_STORE = BUILD_DIR / "model-store"
 HANDLER_PATH = Path(__file__).with_name("handler.py")
 PARITY_TOLERANCE = 1e-5
 PARITY_BATCH_SIZE = 16
@@ -150,7 +149,7 @@ def build_archive(checkpoint: Path, data_dir: Path, store: Path = MODEL_STORE) -
         count, worst = check_handler_parity(candidate, checkpoint, data_dir)
         log.info("handler matches on %d test patches (max difference %.2g)", count, worst)
         store.mkdir(parents=True, exist_ok=True)
-        archive = store / candidate.name
+        archive = archive_path(metadata.model_name, metadata.version, store)
         shutil.move(candidate, archive)
     return archive
 

@@ -32,6 +32,9 @@ TOLERANCE = 1e-5
 # Lightning 2.6 warns likewise on to_torchscript.
 TORCHSCRIPT_DEPRECATION = r"`torch\.jit\.\w+` is deprecated"
 LIGHTNING_TORCHSCRIPT_DEPRECATION = r"`LightningModule\.to_torchscript` has been deprecated"
+# Tracing reads every attribute of the model's torchmetrics 1.9 metrics,
+# including the deprecated Metric.update_called.
+METRIC_PROPERTY_DEPRECATION = r"This property will be removed in 2\.0\.0\. Use `Metric\.updated"
 
 
 class ExportError(RuntimeError):
@@ -69,6 +72,7 @@ def trace(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
         warnings.simplefilter("always")
         warnings.filterwarnings("ignore", TORCHSCRIPT_DEPRECATION, FutureWarning)
         warnings.filterwarnings("ignore", LIGHTNING_TORCHSCRIPT_DEPRECATION)
+        warnings.filterwarnings("ignore", METRIC_PROPERTY_DEPRECATION, DeprecationWarning)
         if isinstance(model, L.LightningModule):
             # Lightning's own tracing entry point detaches the Trainer property,
             # which a plain torch.jit.trace would read and fail on.

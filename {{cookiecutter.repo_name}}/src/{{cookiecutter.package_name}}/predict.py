@@ -8,14 +8,14 @@ import argparse
 import json
 from pathlib import Path
 
-from .archive import MODEL_STORE
 from .metadata import load_metadata
+from .paths import archive_path
 from .serving import open_archive
 
 
 def main(argv=None) -> None:
     metadata = load_metadata()
-    default_archive = MODEL_STORE / f"{metadata.model_name}.mar"
+    default_archive = archive_path(metadata.model_name, metadata.version)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("images", type=Path, nargs="+", help="image files")
     parser.add_argument("--archive", type=Path, default=default_archive)
