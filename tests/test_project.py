@@ -37,7 +37,7 @@ def test_greyscale_three_class_project_tests_pass(bake):
 
 
 def test_main_job_on_real_sample(bake):
-    """sample-data, train, archive and predict run end to end on the real H&E sample."""
+    """sample-data, train, archive, predict and serve run end to end on the real H&E sample."""
     project = bake()
     make(project, "sample-data")
     provenance = json.loads((project / "data" / "sample" / "provenance.json").read_text())
@@ -54,7 +54,7 @@ def test_main_job_on_real_sample(bake):
     assert record["test_metrics"]["test_acc"] >= 0.9
 
     archived = make(project, "archive")
-    archive = project / "build" / "model-store" / "pcam-classification.mar"
+    archive = project / "build" / "model-store" / "pcam-classification-1.0.0.mar"
     assert archive.is_file()
     assert f"Archive: {archive}" in archived
     assert "SHA-256" in archived
@@ -69,3 +69,16 @@ def test_main_job_on_real_sample(bake):
         # Example files are named <class>-<n>.png after the patch's label.
         expected_label = answer["image"].split("/")[-1].split("-")[0]
         assert answer["response"]["label"] == expected_label, answer
+
+    try:
+        served = make(project, "serve")
+        described = make(project, "describe")
+    finally:
+        stopped = make(project, "stop")
+    assert "[4/4] Making 1.0.0 the default version" in served
+    for example in examples:
+        assert example.name in served
+    last_line = [line for line in served.splitlines() if not line.startswith("make")][-1]
+    assert last_line.startswith("Default version of pcam-classification: 1.0.0, at http://")
+    assert "1.0.0 (default): 1 worker(s): READY" in described
+    assert "Stopped the local store" in stopped

@@ -1,15 +1,29 @@
+import io
+import json
+import shutil
+import warnings
+from pathlib import Path
+
 import h5py
 import lightning as L
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+from torch.jit import TracerWarning
 
+from {{ cookiecutter.package_name }} import local_store
+from {{ cookiecutter.package_name }}.archive import pack
 from {{ cookiecutter.package_name }}.data import SPLITS, split_paths
 from {{ cookiecutter.package_name }}.export import save, trace
-from {{ cookiecutter.package_name }}.metadata import load_metadata
+from {{ cookiecutter.package_name }}.metadata import METADATA_PATH, load_metadata
 from {{ cookiecutter.package_name }}.model import PatchClassifier
+from {{ cookiecutter.package_name }}.paths import archive_path
+from {{ cookiecutter.package_name }}.store import ModelStore
+from {{ cookiecutter.package_name }}.store_auth import read_key_file
 
 PATCHES_PER_SPLIT = 12
+LOOPBACK_URLS = r"http://127\.0\.0\.1:[0-9]+/.*"
 
 
 def write_pcam_split(folder, split, images, labels):
@@ -58,3 +72,123 @@ def traced_file(tmp_path, checkpoint, metadata):
     path = tmp_path / "model.pt"
     save(trace(model, example), path)
     return path
+
+
+def png_of(size, channels, seed=0):
+    """Return PNG bytes of random pixels."""
+    rng = np.random.default_rng(seed)
+    shape = (size, size) if channels == 1 else (size, size, channels)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, size=shape, dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def examples(tmp_path_factory):
+    """Example images for smoke tests, like the PNG files in the repository's examples/."""
+    metadata = load_metadata()
+    folder = tmp_path_factory.mktemp("examples")
+    paths = []
+    for index in range(4):
+        path = folder / f"example-{index}.png"
+        path.write_bytes(png_of(metadata.input_size, metadata.input_channels, seed=index))
+        paths.append(path)
+    return paths
+
+
+def free_ports():
+    ports = set()
+    while len(ports) < 3:
+        ports.add(local_store.free_port())
+    return tuple(ports)
+
+
+def start_store(folder, **options):
+    """Start a real TorchServe on free loopback ports with folder/model-store as its store."""
+    ports = free_ports()
+    return local_store.start(folder / "serve", folder / "model-store", ports, **options)
+
+
+@pytest.fixture(scope="session")
+def store_server(tmp_path_factory):
+    """A TorchServe with token auth and the model API, which may download from loopback URLs."""
+    folder = tmp_path_factory.mktemp("store")
+    allowed = [f"file://{folder / 'model-store'}/.*", LOOPBACK_URLS]
+    server = start_store(folder, allowed_urls=allowed)
+    yield server
+    local_store.stop(server.serve_dir)
+
+
+@pytest.fixture
+def store(store_server):
+    auth = read_key_file(store_server.key_file)
+    with ModelStore(store_server.management_url, store_server.inference_url, auth) as client:
+        yield client
+
+
+def traced_classifier(seed, path):
+    """Trace an untrained classifier whose weights come from seed."""
+    metadata = load_metadata()
+    L.seed_everything(seed)
+    model = PatchClassifier().eval()
+    example = torch.randn(2, metadata.input_channels, metadata.input_size, metadata.input_size)
+    save(trace(model, example), path)
+    return path
+
+
+def traced_in_training_mode(path):
+    """Trace a network with BatchNorm in training mode, so each output depends on its batch."""
+    metadata = load_metadata()
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(
+        torch.nn.Conv2d(metadata.input_channels, 4, 3),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, metadata.num_classes),
+    ).train()
+    example = torch.randn(2, metadata.input_channels, metadata.input_size, metadata.input_size)
+    with warnings.catch_warnings():
+        # BatchNorm in training mode checks the batch shape, which a trace fixes.
+        warnings.filterwarnings("ignore", "Converting a tensor to a Python boolean", TracerWarning)
+        save(torch.jit.trace(network, example, check_trace=False), path)
+    return path
+
+
+def pack_version(model_file, version, folder, store_dir):
+    """Pack model_file as this model's given version into store_dir; return the archive."""
+    document = json.loads(METADATA_PATH.read_text())
+    document["version"] = version
+    metadata_path = folder / version / "metadata.json"
+    metadata_path.parent.mkdir(parents=True)
+    metadata_path.write_text(json.dumps(document))
+    metadata = load_metadata(metadata_path)
+    packed = pack(model_file, metadata, folder / version, metadata_path)
+    return Path(shutil.move(packed, archive_path(metadata.model_name, version, store_dir)))
+
+
+@pytest.fixture(scope="session")
+def store_archives(tmp_path_factory, store_server):
+    """Archives by version: 1.0.0 and 2.0.0 with other weights, 3.0.0 whose model file
+    does not load, 4.0.0 whose outputs depend on the batch, all in the store's model
+    folder, and 5.0.0 outside it, to be hosted at a URL that the store downloads."""
+    folder = tmp_path_factory.mktemp("archives")
+    store_dir = Path(store_server.serve_dir).parent / "model-store"
+    hosted_dir = folder / "hosted"
+    hosted_dir.mkdir()
+    unloadable = folder / "unloadable.pt"
+    unloadable.write_bytes(b"not a TorchScript file")
+    models = {
+        "1.0.0": traced_classifier(0, folder / "seed-0.pt"),
+        "2.0.0": traced_classifier(1, folder / "seed-1.pt"),
+        "3.0.0": unloadable,
+        "4.0.0": traced_in_training_mode(folder / "training-mode.pt"),
+        "5.0.0": traced_classifier(2, folder / "seed-2.pt"),
+    }
+    return {
+        version: pack_version(
+            model_file, version, folder, hosted_dir if version == "5.0.0" else store_dir
+        )
+        for version, model_file in models.items()
+    }

@@ -1,22 +1,13 @@
 import base64
-import io
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from {{ cookiecutter.package_name }}.archive import pack
 from {{ cookiecutter.package_name }}.metadata import METADATA_PATH
 from {{ cookiecutter.package_name }}.serving import open_archive
 
-
-def png_of(size, channels, seed=0):
-    rng = np.random.default_rng(seed)
-    shape = (size, size) if channels == 1 else (size, size, channels)
-    buffer = io.BytesIO()
-    Image.fromarray(rng.integers(0, 256, size=shape, dtype=np.uint8)).save(buffer, "PNG")
-    return buffer.getvalue()
+from conftest import png_of
 
 
 @pytest.fixture

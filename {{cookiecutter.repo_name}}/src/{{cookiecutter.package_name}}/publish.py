@@ -1,0 +1,307 @@
+"""Publish an archive to a TorchServe model store without disturbing what it serves.
+
+1. Check the archive: its manifest, model name, version and SHA-256, and, for
+   an archive hosted at a URL, that the hosted bytes are the local ones.
+2. Register it as a new version, with synchronous=true, and wait until its
+   workers are READY.
+3. Send each example image to that exact version and compare the answers with
+   the archive's handler run in this process.
+4. Make it the default version, then optionally unregister the previous one.
+
+If a step fails, the new version is unregistered, so the previous default
+keeps serving and no version is left behind.
+"""
+
+import hashlib
+import json
+import shutil
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from .digests import file_sha256
+from .metadata import Metadata
+from .serving import open_archive
+from .store import ModelStore, ModelVersion, StoreError
+
+SMOKE_TOLERANCE = 1e-5  # max absolute difference of probabilities
+READY_TIMEOUT = 120.0  # seconds until the new version's workers are READY
+
+
+class PublishError(RuntimeError):
+    """A failed publish step, with what failed and what to do in the message."""
+
+
+@dataclass(frozen=True)
+class ArchiveInfo:
+    path: Path
+    model_name: str
+    version: str
+    handler: str
+    sha256: str
+
+
+def read_archive(path: Path, metadata: Metadata) -> ArchiveInfo:
+    """Read and check an archive's manifest against the repository's metadata."""
+    if not path.is_file():
+        raise PublishError(f"archive {path} not found; run 'make archive' first")
+    try:
+        with zipfile.ZipFile(path) as packed:
+            manifest = json.loads(packed.read("MAR-INF/MANIFEST.json"))
+            packed_metadata = json.loads(packed.read("metadata.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+        raise PublishError(
+            f"{path} is not a model archive made by 'make archive': {error}"
+        ) from None
+    model = manifest.get("model", {})
+    name, version = model.get("modelName"), model.get("modelVersion")
+    if name != metadata.model_name:
+        raise PublishError(
+            f"{path} contains model {name!r}, but this repository publishes {metadata.model_name!r}"
+        )
+    if (packed_metadata.get("model_name"), packed_metadata.get("version")) != (name, version):
+        raise PublishError(
+            f"{path}: the manifest names {name} {version} but the packed metadata.json "
+            f"names {packed_metadata.get('model_name')} {packed_metadata.get('version')}; "
+            "run 'make archive' again"
+        )
+    return ArchiveInfo(path, name, version, model.get("handler", ""), file_sha256(path))
+
+
+def hosted_sha256(url: str) -> str:
+    """Download url in chunks and return the SHA-256 of its bytes."""
+    digest = hashlib.sha256()
+    try:
+        with requests.get(url, stream=True, timeout=(5.0, 60.0)) as response:
+            if not response.ok:
+                raise PublishError(f"GET {url} returned HTTP {response.status_code}")
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                digest.update(chunk)
+    except requests.RequestException as error:
+        raise PublishError(f"GET {url} failed: {type(error).__name__}") from None
+    return digest.hexdigest()
+
+
+def check_hosted(url: str, archive: ArchiveInfo) -> None:
+    hosted = hosted_sha256(url)
+    if hosted != archive.sha256:
+        raise PublishError(
+            f"the archive at {url} (SHA-256 {hosted}) differs from {archive.path} "
+            f"(SHA-256 {archive.sha256}); upload {archive.path.name} again or fix MAR_URL"
+        )
+
+
+def place_in_store_dir(archive: ArchiveInfo, store_dir: Path) -> str:
+    """Copy the archive into the store's model folder; return the file name to register."""
+    target = Path(store_dir) / archive.path.name
+    if target.exists() and target.resolve() == archive.path.resolve():
+        return target.name
+    if target.exists():
+        if file_sha256(target) != archive.sha256:
+            raise PublishError(
+                f"{target} already exists with other content; remove it, or publish under "
+                "a new version (change version in metadata.json, then 'make archive')"
+            )
+        return target.name
+    partial = target.with_name(target.name + ".partial")
+    shutil.copyfile(archive.path, partial)
+    partial.rename(target)
+    return target.name
+
+
+def wait_until_ready(store: ModelStore, name: str, version: str, workers: int) -> ModelVersion:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        described = store.describe(name, version)
+        if described.ready_workers >= workers:
+            return described
+        if time.monotonic() > deadline:
+            states = ", ".join(worker.status for worker in described.workers) or "none"
+            raise PublishError(
+                f"{name} {version} has {described.ready_workers} of {workers} workers READY "
+                f"after {READY_TIMEOUT:.0f} s (worker states: {states}); see the store's model log"
+            )
+        time.sleep(1.0)
+
+
+@dataclass(frozen=True)
+class SmokeRow:
+    example: str
+    store: dict
+    in_process: dict
+    difference: float
+
+
+def check_answer(answer: object, metadata: Metadata, where: str) -> dict:
+    """Return a classification response after checking its label and class names."""
+    names = set(metadata.class_names)
+    if (
+        not isinstance(answer, dict)
+        or answer.get("label") not in names
+        or set(answer.get("probabilities", {})) != names
+    ):
+        raise PublishError(
+            f"{where} returned {json.dumps(answer)[:200]}, expected a label and "
+            f"probabilities for the classes {', '.join(metadata.class_names)}"
+        )
+    return answer
+
+
+def smoke_test(
+    store: ModelStore, archive: ArchiveInfo, examples: list[Path], metadata: Metadata
+) -> list[SmokeRow]:
+    """Compare the store's answers for the examples with the archive's in this process.
+
+    The in-process handler gets all examples in one batch and the store gets
+    them one request at a time, so a model whose answer depends on its batch
+    fails here too.
+    """
+    bodies = [example.read_bytes() for example in examples]
+    with open_archive(archive.path, batch_size=len(bodies)) as served:
+        expected = served.predict(bodies)
+    rows = []
+    for example, body, reference in zip(examples, bodies, expected, strict=True):
+        if reference.status != 200:
+            raise PublishError(f"the archive's handler rejected {example}: {reference.body}")
+        local = check_answer(reference.body, metadata, "the in-process handler")
+        try:
+            answer = store.predict(archive.model_name, body, archive.version)
+        except StoreError as error:
+            raise PublishError(f"the smoke prediction for {example} failed: {error}") from None
+        remote = check_answer(answer, metadata, f"the store for {example}")
+        difference = max(
+            abs(remote["probabilities"][name] - local["probabilities"][name])
+            for name in metadata.class_names
+        )
+        rows.append(SmokeRow(example.name, remote, local, difference))
+        if remote["label"] != local["label"] or difference > SMOKE_TOLERANCE:
+            raise PublishError(
+                f"the store returned {remote['label']} for {example} where the archive in "
+                f"this process returns {local['label']}; the probabilities differ by "
+                f"{difference:.3g} (tolerance {SMOKE_TOLERANCE}). The store may run other "
+                "library versions, or the model's output depends on its batch "
+                "(for example BatchNorm traced in training mode)"
+            )
+    return rows
+
+
+def format_rows(rows: list[SmokeRow]) -> list[str]:
+    """Return the smoke test as a table: example, store answer, in-process answer."""
+
+    def describe(answer: dict) -> str:
+        return f"{answer['label']} ({answer['probabilities'][answer['label']]:.4f})"
+
+    width = max(len("example"), *(len(row.example) for row in rows))
+    lines = [f"  {'example':<{width}}  {'store':<20}  {'in-process':<20}  max difference"]
+    for row in rows:
+        lines.append(
+            f"  {row.example:<{width}}  {describe(row.store):<20}  "
+            f"{describe(row.in_process):<20}  {row.difference:.1e}"
+        )
+    return lines
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    """An archive to publish, with its examples, its source and the publish options.
+
+    The store gets the archive from mar_url, or else by file name from store_dir.
+    """
+
+    archive: ArchiveInfo
+    examples: list[Path]
+    mar_url: str | None = None
+    store_dir: Path | None = None
+    workers: int = 1
+    replace: bool = False
+    remove_previous: bool = False
+
+
+def check_version_is_new(store: ModelStore, request: PublishRequest, say) -> None:
+    """Reject an already registered version, or unregister it when asked to replace it."""
+    name, version = request.archive.model_name, request.archive.version
+    if version not in {each.version for each in store.versions(name)}:
+        return
+    if not request.replace:
+        raise PublishError(
+            f"{name} {version} is already registered in {store.management_url}; publish "
+            "under a new version (change version in metadata.json, then 'make archive'), "
+            "or set REPLACE=1 to replace it"
+        )
+    default = store.default_version(name)
+    if default is not None and default.version == version:
+        raise PublishError(
+            f"{name} {version} is the default version, which serves "
+            f"{store.prediction_url(name)}, so it cannot be replaced in place; publish "
+            "under a new version instead"
+        )
+    say(f"      unregistering the registered {version}, which is not the default, to replace it")
+    store.unregister(name, version)
+
+
+def roll_back(store: ModelStore, name: str, version: str, error: BaseException) -> None:
+    """Unregister the new version after a failed step; re-raise with what happened."""
+    try:
+        if version in {each.version for each in store.versions(name)}:
+            store.unregister(name, version)
+    except StoreError as cleanup_error:
+        raise PublishError(
+            f"{error}\nUnregistering {name} {version} failed as well: {cleanup_error}. "
+            f"The default version is unchanged; remove {version} with "
+            f"'make unpublish VERSION={version}'"
+        ) from None
+    raise PublishError(
+        f"{error}\nThe store is unchanged: {name} {version} was unregistered and the "
+        "previous default version still serves"
+    ) from None
+
+
+def publish(
+    store: ModelStore,
+    request: PublishRequest,
+    metadata: Metadata,
+    say: Callable[[str], None] = print,
+) -> ModelVersion:
+    """Run the four publish steps; return the version that is now the default."""
+    archive = request.archive
+    name, version = archive.model_name, archive.version
+    store.require_inference_url()
+    say(f"[1/4] Checking {archive.path.name}: {name} {version}, SHA-256 {archive.sha256}")
+    if request.mar_url:
+        check_hosted(request.mar_url, archive)
+        say(f"      the archive at {request.mar_url} has the same SHA-256")
+        source = request.mar_url
+    elif request.store_dir is not None:
+        source = place_in_store_dir(archive, request.store_dir)
+        say(f"      registering {source} from the store's model folder {request.store_dir}")
+    else:
+        raise PublishError(
+            "set MAR_URL to the URL where the store can download the archive, or "
+            "MODEL_STORE_DIR to the store's model folder if you can write to it"
+        )
+    check_version_is_new(store, request, say)
+    previous = store.default_version(name)
+
+    say(f"[2/4] Registering {name} {version} at {store.management_url} "
+        f"with {request.workers} worker(s)")  # fmt: skip
+    try:
+        store.register(source, name, request.workers)
+        wait_until_ready(store, name, version, request.workers)
+        say(f"[3/4] Smoke test of {store.prediction_url(name, version)}")
+        for line in format_rows(smoke_test(store, archive, request.examples, metadata)):
+            say(line)
+        say(f"[4/4] Making {version} the default version")
+        store.set_default(name, version)
+    except (StoreError, PublishError, KeyboardInterrupt) as error:
+        roll_back(store, name, version, error)
+
+    if request.remove_previous and previous is not None and previous.version != version:
+        say(f"      unregistering the previous default version {previous.version}")
+        store.unregister(name, previous.version)
+    default = store.default_version(name)
+    say(f"Default version of {name}: {default.version}, at {store.prediction_url(name)}")
+    return default
