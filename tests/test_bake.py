@@ -47,6 +47,7 @@ EXPECTED_FILES = {
     "src/pcam_classification/train.py",
     "tests/conftest.py",
     "tests/test_archive.py",
+    "tests/test_cli.py",
     "tests/test_data.py",
     "tests/test_export.py",
     "tests/test_handler.py",

@@ -55,7 +55,9 @@ def workers_count(text: str) -> int:
 
 def publish_request(args, server) -> PublishRequest:
     metadata = load_metadata()
-    path = args.archive or archive_path(metadata.model_name, args.version or metadata.version)
+    path = args.archive or archive_path(
+        metadata.model_name, args.version or metadata.version, MODEL_STORE
+    )
     examples = sorted(EXAMPLES_DIR.glob("*.png"))
     if not examples:
         raise PublishError(f"no example images in {EXAMPLES_DIR}; run 'make sample-data'")
@@ -84,7 +86,10 @@ def run_serve(args) -> None:
     started = server is None
     if started:
         # Check the archive before spending the time to start Java.
-        read_archive(args.archive or archive_path(metadata.model_name, metadata.version), metadata)
+        read_archive(
+            args.archive or archive_path(metadata.model_name, metadata.version, MODEL_STORE),
+            metadata,
+        )
         server = local_store.start(SERVE_DIR, MODEL_STORE, ports=args.ports)
     print(f"Local store: management {server.management_url}, inference {server.inference_url}")
     print(f"  logs in {SERVE_DIR / 'logs'}; stop it with 'make stop'")

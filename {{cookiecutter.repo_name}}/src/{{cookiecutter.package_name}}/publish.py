@@ -108,8 +108,14 @@ def place_in_store_dir(archive: ArchiveInfo, store_dir: Path) -> str:
             )
         return target.name
     partial = target.with_name(target.name + ".partial")
-    shutil.copyfile(archive.path, partial)
-    partial.rename(target)
+    try:
+        shutil.copyfile(archive.path, partial)
+        partial.rename(target)
+    except OSError as error:
+        raise PublishError(
+            f"cannot write {target}: {error.strerror}; check MODEL_STORE_DIR, or host the "
+            "archive and set MAR_URL instead"
+        ) from None
     return target.name
 
 
@@ -301,7 +307,13 @@ def publish(
 
     if request.remove_previous and previous is not None and previous.version != version:
         say(f"      unregistering the previous default version {previous.version}")
-        store.unregister(name, previous.version)
+        try:
+            store.unregister(name, previous.version)
+        except StoreError as error:
+            raise PublishError(
+                f"{version} is now the default version, but unregistering {previous.version} "
+                f"failed: {error}. Remove it with 'make unpublish VERSION={previous.version}'"
+            ) from None
     default = store.default_version(name)
     say(f"Default version of {name}: {default.version}, at {store.prediction_url(name)}")
     return default
