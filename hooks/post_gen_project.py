@@ -12,7 +12,7 @@ Created {REPO_NAME}. Next:
     make sample-data    # real H&E sample in data/sample, examples/*.png
     make train          # train; prints the best checkpoint and its metrics
     make archive        # trace, check through the handler, pack {MODEL_NAME}-<version>.mar
-    make predict        # the server's JSON for each examples/*.png
+    make predict        # in-process, the JSON the server would return per examples/*.png
     make serve          # local TorchServe on 127.0.0.1 (Java 17), archive published
     make stop
 

@@ -121,6 +121,8 @@ def test_failed_publish_leaves_store_unchanged(
 def test_duplicate_version_rejected(store, store_archives, examples, metadata, two_versions):
     with pytest.raises(PublishError, match="already registered .* REPLACE=1"):
         publish(store, request_for(store_archives["1.0.0"], examples, metadata), metadata)
+    with pytest.raises(PublishError, match=r"already registered .*'make archive'\)$"):
+        publish(store, request_for(store_archives["2.0.0"], examples, metadata), metadata)
 
     assert versions_of(store, metadata.model_name) == {"1.0.0", "2.0.0"}
 

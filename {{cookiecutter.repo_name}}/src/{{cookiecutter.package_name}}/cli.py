@@ -137,7 +137,10 @@ def prediction_suffix(store: ModelStore, name: str) -> str:
 def describe_model(store: ModelStore, name: str) -> None:
     versions = store.versions(name)
     if not versions:
-        raise StoreError(f"no model named {name} is registered in {store.management_url}")
+        raise StoreError(
+            f"no model named {name} is registered in {store.management_url}; "
+            "publish it with 'make publish'"
+        )
     default = store.default_version(name)
     print(f"{name}{prediction_suffix(store, name)}:")
     for each in versions:
@@ -175,16 +178,23 @@ def run_default(args) -> None:
     name = load_metadata().model_name
     store, _ = connect(args)
     with store:
+        check_registered(store, name, args.version)
         store.set_default(name, args.version)
         print(f"Default version of {name}: {args.version}{prediction_suffix(store, name)}")
 
 
-def unpublish(store: ModelStore, name: str, version: str) -> None:
-    """Unregister a version; reject the default version while others exist."""
+def check_registered(store: ModelStore, name: str, version: str) -> list[str]:
+    """Return the model's registered versions, raising StoreError if version is not one."""
     versions = [each.version for each in store.versions(name)]
     if version not in versions:
         listed = ", ".join(versions) or "none"
         raise StoreError(f"{name} has no version {version} (registered: {listed})")
+    return versions
+
+
+def unpublish(store: ModelStore, name: str, version: str) -> None:
+    """Unregister a version; reject the default version while others exist."""
+    versions = check_registered(store, name, version)
     default = store.default_version(name)
     others = [each for each in versions if each != version]
     if default is not None and default.version == version and others:
@@ -201,6 +211,8 @@ def run_unpublish(args) -> None:
     with store:
         unpublish(store, name, args.version)
         print(f"Unregistered {name} {args.version}")
+        if not store.versions(name):
+            print(f"No version of {name} is registered now, so its predictions return 404")
 
 
 def version_text(text: str) -> str:

@@ -232,14 +232,15 @@ def check_version_is_new(store: ModelStore, request: PublishRequest, say) -> Non
     name, version = request.archive.model_name, request.archive.version
     if version not in {each.version for each in store.versions(name)}:
         return
+    default = store.default_version(name)
+    is_default = default is not None and default.version == version
     if not request.replace:
+        hint = "" if is_default else ", or set REPLACE=1 to replace it"
         raise PublishError(
             f"{name} {version} is already registered in {store.management_url}; publish "
-            "under a new version (change version in metadata.json, then 'make archive'), "
-            "or set REPLACE=1 to replace it"
+            f"under a new version (change version in metadata.json, then 'make archive'){hint}"
         )
-    default = store.default_version(name)
-    if default is not None and default.version == version:
+    if is_default:
         raise PublishError(
             f"{name} {version} is the default version, which serves "
             f"{store.prediction_url(name)}, so it cannot be replaced in place; publish "
@@ -286,8 +287,9 @@ def publish(
         say(f"      registering {source} from the store's model folder {request.store_dir}")
     else:
         raise PublishError(
-            "set MAR_URL to the URL where the store can download the archive, or "
-            "MODEL_STORE_DIR to the store's model folder if you can write to it"
+            f"publishing to {store.management_url} needs MAR_URL, the URL where the store "
+            "can download the archive, or MODEL_STORE_DIR, the store's model folder if you "
+            "can write to it"
         )
     check_version_is_new(store, request, say)
     previous = store.default_version(name)

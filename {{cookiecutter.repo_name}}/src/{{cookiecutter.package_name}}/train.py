@@ -8,6 +8,7 @@ in ``build/best-checkpoint.json``, which ``export`` reads.
 
 import json
 import logging
+import warnings
 from pathlib import Path
 
 from lightning.pytorch.cli import LightningCLI
@@ -19,6 +20,8 @@ from .model import PatchClassifier
 BEST_CHECKPOINT_RECORD = REPOSITORY_ROOT / "build" / "best-checkpoint.json"
 
 log = logging.getLogger(__name__)
+# Lightning 2.6.6 still builds torch's LeafSpec, which torch 2.14 deprecates.
+LEAFSPEC_DEPRECATION = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
 
 
 def plain_metrics(metrics: dict) -> dict[str, float]:
@@ -53,6 +56,7 @@ class TrainingCLI(LightningCLI):
 
 def main(args=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    warnings.filterwarnings("ignore", LEAFSPEC_DEPRECATION, FutureWarning)
     TrainingCLI(
         PatchClassifier,
         PCamDataModule,
