@@ -51,6 +51,8 @@ EXPECTED_FILES = {
     "tests/test_data.py",
     "tests/test_export.py",
     "tests/test_handler.py",
+    "tests/test_handler_cases.py",
+    "tests/image_cases.py",
     "tests/test_local_store.py",
     "tests/test_model.py",
     "tests/test_publish.py",

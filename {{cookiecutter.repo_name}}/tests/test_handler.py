@@ -41,7 +41,7 @@ def test_bad_requests_get_400_others_succeed(served, good_png, metadata):
               wrong_size, good_png]  # fmt: skip
     answers = served.predict(bodies)
     (alone,) = served.predict([good_png])
-    assert [answer.status for answer in answers] == [200, 400, 400, 400, 400, 200]
+    assert [answer.status for answer in answers] == [200, 400, 415, 400, 400, 200]
     for index in (0, 5):
         assert answers[index].body["label"] == alone.body["label"]
         # CPU kernels may round differently at another batch size.
@@ -49,7 +49,7 @@ def test_bad_requests_get_400_others_succeed(served, good_png, metadata):
             alone.body["probabilities"], abs=1e-6
         )
     assert "empty" in answers[1].body["message"]
-    assert "not a readable image" in answers[2].body["message"]
+    assert "not a PNG, JPEG, TIFF or WebP image" in answers[2].body["message"]
     size = metadata.input_size
     assert f"expected {size} x {size} px" in answers[4].body["message"]
 
@@ -76,3 +76,19 @@ def test_archive_carries_metadata(archive):
         manifest = json.loads(packed.read("MAR-INF/MANIFEST.json"))
     assert {"model.pt", "handler.py", "metadata.json"} <= names
     assert manifest["model"]["handler"] == "handler.py"
+
+
+def test_resize_setting_accepts_other_sizes(tmp_path, traced_file, metadata):
+    document = json.loads(METADATA_PATH.read_text())
+    document["serving"]["resize"] = True
+    resizing = tmp_path / "resizing" / "metadata.json"
+    resizing.parent.mkdir()
+    resizing.write_text(json.dumps(document))
+    archive = pack(traced_file, metadata, tmp_path / "store", resizing)
+    larger = png_of(metadata.input_size * 2, metadata.input_channels)
+
+    with open_archive(archive) as served:
+        (answer,) = served.predict([larger])
+
+    assert answer.status == 200
+    assert list(answer.body["probabilities"]) == list(metadata.class_names)

@@ -1,38 +1,99 @@
 """TorchServe handler for image patch classifiers.
 
-Self-contained: it imports only torch, torchvision and TorchServe, so the
-archive needs nothing else. It reads the class names, input size, channels
-and normalisation from ``metadata.json`` packed beside the model, which is
-the file training read.
+Self-contained: it imports only torch, numpy, Pillow and TorchServe, so the
+archive needs nothing else. It reads the class names, input size, channels,
+normalisation and serving limits from ``metadata.json`` packed beside the
+model, which is the file training read.
 
-Each request's body is one image (PNG, JPEG, WebP or GIF) as raw bytes, a
-multipart form field, or base64 text in a JSON object's ``data`` field. A
-request that cannot be read gets a 400 response naming the problem, while the
-other requests of its batch get their predictions.
+A request carries its images as raw bytes, as multipart form fields (one
+image per field), or as JSON ``{"data": "<base64>"}`` or
+``{"data": ["<base64>", ...]}``. The response is one prediction for a single
+image, or a list of predictions in request order for several. A request with
+any unreadable image gets one 4xx response that names the image and the
+problem, while the other requests of its batch get their predictions.
+
+Images are PNG, JPEG, TIFF or WebP. Conversion to the model's channels:
+
+- greyscale is repeated into three channels for an RGB model, and RGB goes to
+  greyscale by ITU-R 601-2 luma (Pillow's ``convert("L")``) for a grey model;
+- palette images are expanded to their colours;
+- an alpha channel is dropped and the colour values are used as stored, not
+  blended with a background;
+- 16-bit greyscale is divided by 65535, so it spans the same [0, 1] range as
+  8-bit images divided by 255. Pillow 12 reads 16-bit colour as 8-bit by
+  keeping the high byte, which also keeps the full range;
+- 32-bit integer and float images are rejected, because their range is not
+  known.
+
+The width and height come from the image header and are checked before any
+pixel is decoded. An image of another size is rejected unless
+``serving.resize`` is true in ``metadata.json``.
 """
 
 import base64
 import binascii
+import io
 import json
 import logging
 import os
 import time
 import warnings
 
+import numpy as np
 import torch
-from torchvision.io import ImageReadMode, decode_image
+from PIL import Image, UnidentifiedImageError
+from torch.nn.functional import interpolate
 from torchvision.transforms.v2.functional import normalize
 from ts.torch_handler.base_handler import BaseHandler
 
 logger = logging.getLogger(__name__)
 
 METADATA_FILE = "metadata.json"
+FORMATS = ("PNG", "JPEG", "TIFF", "WEBP")
+# Defaults of the "serving" section of metadata.json.
+SERVING_DEFAULTS = {"resize": False, "max_body_bytes": 4_000_000, "max_images_per_request": 32}
+MAX_RESIZE_PIXELS = 4096 * 4096  # largest image that serving.resize decodes
 # torch 2.14 deprecates TorchScript and warns each time a model is loaded.
 TORCHSCRIPT_DEPRECATION = r"`torch\.jit\.load` is deprecated"
 
 
 class RequestError(ValueError):
-    """A request the handler cannot read, which is the client's fault (HTTP 400)."""
+    """A request the handler cannot read, which is the client's fault (HTTP 4xx)."""
+
+    def __init__(self, message: str, status: int = 400, phrase: str = "Bad Request"):
+        super().__init__(message)
+        self.status = status
+        self.phrase = phrase
+
+
+def drop_alpha(image: Image.Image) -> Image.Image:
+    if image.mode in ("P", "PA"):
+        image = image.convert("RGBA")
+    if image.mode == "LA":
+        return image.getchannel("L")
+    if image.mode in ("RGBA", "RGBa"):
+        return image.convert("RGB")
+    return image
+
+
+def image_pixels(image: Image.Image, channels: int) -> torch.Tensor:
+    """Return the decoded image as float (C, H, W) in [0, 1] with the model's channels."""
+    image = drop_alpha(image)
+    if image.mode.startswith("I;16"):
+        pixels = np.asarray(image, dtype=np.uint16).astype(np.float32) / 65535
+        grey = torch.from_numpy(pixels)[None]
+        return grey if channels == 1 else grey.expand(3, -1, -1)
+    if image.mode in ("I", "F"):
+        raise RequestError(
+            f"{image.mode} images (32-bit) are not supported; send 8- or 16-bit images"
+        )
+    if channels == 1:
+        image = image if image.mode == "L" else image.convert("L")
+    elif image.mode != "RGB":
+        image = image.convert("RGB")
+    pixels = torch.from_numpy(np.asarray(image).copy())
+    pixels = pixels[None] if pixels.ndim == 2 else pixels.permute(2, 0, 1)
+    return pixels.to(torch.float32).div_(255)
 
 
 class PatchClassifierHandler(BaseHandler):
@@ -49,11 +110,11 @@ class PatchClassifierHandler(BaseHandler):
         self.input_channels = int(image["channels"])
         self.mean = [float(value) for value in image["mean"]]
         self.std = [float(value) for value in image["std"]]
-        self.read_mode = ImageReadMode.GRAY if self.input_channels == 1 else ImageReadMode.RGB
+        self.serving = SERVING_DEFAULTS | metadata.get("serving", {})
         logger.info(
-            "loaded %s %s: classes %s, input %d x %d x %d",
+            "loaded %s %s: classes %s, input %d x %d x %d, serving %s",
             metadata["model_name"], metadata["version"], self.class_names,
-            self.input_channels, self.input_size, self.input_size,
+            self.input_channels, self.input_size, self.input_size, self.serving,
         )  # fmt: skip
 
     def _load_torchscript_model(self, model_pt_path):
@@ -61,91 +122,184 @@ class PatchClassifierHandler(BaseHandler):
             warnings.filterwarnings("ignore", TORCHSCRIPT_DEPRECATION, FutureWarning)
             return super()._load_torchscript_model(model_pt_path)
 
-    def request_bytes(self, request) -> bytes:
-        """Return the image bytes of one request, whichever body form it used."""
-        body = request.get("data")
-        if body is None:
-            body = request.get("body")
-        if isinstance(body, dict):
-            body = body.get("data")
-            if not isinstance(body, str):
-                raise RequestError("a JSON body needs a 'data' field with base64 image data")
-            try:
-                body = base64.b64decode(body, validate=True)
-            except binascii.Error:
-                raise RequestError("the 'data' field is not valid base64") from None
-        if isinstance(body, str):
-            raise RequestError("the body is text, expected image bytes")
-        if not body:
-            raise RequestError("the request body is empty, expected image bytes")
-        return bytes(body)
+    def request_images(self, request: dict, content_types: dict) -> list[tuple[str, bytes]]:
+        """Return (name, bytes) of every image of one request, in order."""
+        images = []
+        for field, value in request.items():
+            content_type = (content_types.get(field) or "").split(";")[0].strip().lower()
+            images += self.field_images(field, value, content_type)
+        if not images:
+            raise RequestError("the request carries no image")
+        limit = self.serving["max_images_per_request"]
+        if len(images) > limit:
+            raise RequestError(f"the request carries {len(images)} images, at most {limit}")
+        return images
 
-    def decode(self, data: bytes) -> torch.Tensor:
-        """Decode image bytes to a normalised float tensor (C, H, W)."""
-        # NOTE: torchvision 0.29 deprecates torchvision.io decoding in favour of
-        # TorchCodec, and it reads no TIFF; a Pillow-based decoder would cover both.
-        encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-        try:
-            pixels = decode_image(encoded, mode=self.read_mode)
-        except RuntimeError as error:
-            raise RequestError(f"the body is not a readable image ({error})") from None
-        height, width = pixels.shape[-2:]
-        if (height, width) != (self.input_size, self.input_size):
+    def field_images(self, field: str, value, content_type: str) -> list[tuple[str, bytes]]:
+        """Return the images of one request field: raw bytes, JSON with base64, or an error."""
+        if isinstance(value, dict):
+            return self.json_images(field, value)
+        if isinstance(value, str):
+            raise RequestError(f"{field}: the body is text, expected image bytes or JSON")
+        if content_type == "application/json":
             raise RequestError(
-                f"the image is {width} x {height} px, expected "
-                f"{self.input_size} x {self.input_size} px"
+                f"{field}: the body is labelled application/json but is not valid UTF-8 JSON; "
+                "send image bytes as application/octet-stream or image/*"
             )
-        image = pixels.to(torch.float32).div(255)
-        return normalize(image, mean=self.mean, std=self.std)
+        if isinstance(value, (bytes, bytearray)):
+            return [(field, bytes(value))]
+        raise RequestError(f"{field}: expected image bytes, got JSON {type(value).__name__}")
+
+    def json_images(self, field: str, document: dict) -> list[tuple[str, bytes]]:
+        data = document.get("data")
+        items = data if isinstance(data, list) else [data]
+        if data is None or not all(isinstance(item, str) for item in items):
+            raise RequestError(
+                f"{field}: a JSON body needs a 'data' field with base64 image data "
+                "or a list of them"
+            )
+        images = []
+        for index, item in enumerate(items):
+            name = f"{field}.data[{index}]" if isinstance(data, list) else f"{field}.data"
+            try:
+                images.append((name, base64.b64decode(item, validate=True)))
+            except binascii.Error:
+                raise RequestError(f"{name} is not valid base64") from None
+        return images
+
+    def decode(self, name: str, data: bytes) -> torch.Tensor:
+        """Decode one image to a float tensor (C, H, W) in [0, 1] of the input size."""
+        if not data:
+            raise RequestError(f"{name} is empty, expected image bytes")
+        limit = self.serving["max_body_bytes"]
+        if len(data) > limit:
+            raise RequestError(
+                f"{name} has {len(data)} bytes, at most {limit}", 413, "Payload Too Large"
+            )
+        try:
+            with warnings.catch_warnings():
+                # check_size rejects large images from the header below.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                image = Image.open(io.BytesIO(data), formats=FORMATS)
+        except UnidentifiedImageError:
+            raise RequestError(
+                f"{name} is not a PNG, JPEG, TIFF or WebP image", 415, "Unsupported Media Type"
+            ) from None
+        except Image.DecompressionBombError:
+            size = self.input_size
+            raise RequestError(
+                f"{name} declares more than {2 * Image.MAX_IMAGE_PIXELS} pixels, "
+                f"expected {size} x {size} px"
+            ) from None
+        with image:
+            self.check_size(name, image)
+            try:
+                image.load()
+            except (OSError, SyntaxError, ValueError) as error:
+                raise RequestError(
+                    f"{name} is a truncated or corrupt {image.format}: {error}"
+                ) from None
+            pixels = image_pixels(image, self.input_channels)
+        if pixels.shape[-2:] != (self.input_size, self.input_size):
+            pixels = interpolate(
+                pixels[None],
+                size=(self.input_size,) * 2,
+                mode="bilinear",
+                antialias=True,
+                align_corners=False,
+            )[0]
+        return pixels
+
+    def check_size(self, name: str, image: Image.Image) -> None:
+        """Reject a wrong size from the header, before the pixels are decoded."""
+        width, height = image.size
+        size = self.input_size
+        if self.serving["resize"]:
+            if width * height > MAX_RESIZE_PIXELS:
+                raise RequestError(f"{name} is {width} x {height} px, larger than resizing allows")
+        elif (width, height) != (size, size):
+            raise RequestError(f"{name} is {width} x {height} px, expected {size} x {size} px")
 
     def preprocess(self, data):
-        """Return the batch of readable images and a RequestError per unreadable one."""
-        images, errors = [], {}
+        """Return the batch of images, the image count per request and the errors by request."""
+        images, counts, errors = [], [], {}
         for index, request in enumerate(data):
             try:
-                images.append(self.decode(self.request_bytes(request)))
+                content_types = self.content_types(index, request)
+                decoded = [
+                    self.decode(name, body)
+                    for name, body in self.request_images(request, content_types)
+                ]
             except RequestError as error:
                 errors[index] = error
-        batch = torch.stack(images).to(self.device) if images else None
-        return batch, errors
+                counts.append(0)
+                continue
+            images += decoded
+            counts.append(len(decoded))
+        if not images:
+            return None, counts, errors
+        batch = normalize(torch.stack(images), mean=self.mean, std=self.std)
+        return batch.to(self.device), counts, errors
+
+    def content_types(self, index: int, request: dict) -> dict:
+        """Return the content type of each field of request number index."""
+        if self.context is None:
+            return {}
+        types = {}
+        for field in request:
+            header = self.context.get_request_header(index, field)
+            types[field] = header.get("content-type") if isinstance(header, dict) else None
+        return types
 
     def inference(self, batch, *args, **kwargs):
         with torch.inference_mode():
             return self.model(batch).softmax(dim=1).cpu()
 
     def postprocess(self, probabilities):
-        answers = []
+        predictions = []
         for row in probabilities.tolist():
             best = max(range(len(row)), key=row.__getitem__)
-            answers.append(
+            predictions.append(
                 {
                     "label": self.class_names[best],
                     "probabilities": dict(zip(self.class_names, row, strict=True)),
                 }
             )
-        return answers
+        return predictions
 
     def handle(self, data, context):
-        """Return a response per request of the batch, in order: a prediction or a 400 error."""
+        """Return a response per request of the batch, in order: predictions or a 4xx error."""
         start = time.time()
         self.context = context
-        batch, errors = self.preprocess(data)
+        batch, counts, errors = self.preprocess(data)
         predictions = iter(self.postprocess(self.inference(batch)) if batch is not None else [])
-        answers = []
-        for index in range(len(data)):
+        responses = []
+        for index, count in enumerate(counts):
             error = errors.get(index)
             if error is None:
-                answers.append(next(predictions))
+                request_predictions = [next(predictions) for _ in range(count)]
+                multiple = count > 1 or self.is_list_request(data[index])
+                responses.append(request_predictions if multiple else request_predictions[0])
                 continue
             request_id = context.get_request_id(index) if context else None
-            logger.warning("request %s rejected: %s", request_id, error)
-            context.set_response_status(400, "Bad Request", idx=index)
-            answers.append({"code": 400, "type": "BadRequest", "message": str(error)})
+            logger.warning("request %s rejected (HTTP %d): %s", request_id, error.status, error)
+            context.set_response_status(error.status, error.phrase, idx=index)
+            responses.append(
+                {"code": error.status, "type": error.phrase.replace(" ", ""), "message": str(error)}
+            )
         if context.metrics is not None:
             context.metrics.add_time(
                 "HandlerTime", round((time.time() - start) * 1000, 2), None, "ms"
             )
-        return answers
+        return responses
+
+    @staticmethod
+    def is_list_request(request: dict) -> bool:
+        """Return True for a request that sent images as a JSON list, even of one."""
+        return any(
+            isinstance(value, dict) and isinstance(value.get("data"), list)
+            for value in request.values()
+        )
 
 
 _service = PatchClassifierHandler()

@@ -64,15 +64,20 @@ class InProcessModel:
         finally:
             sys.path.remove(str(self.model_dir))
 
-    def predict(self, bodies: list[bytes], content_type: str = "application/octet-stream"):
-        """Send one batch of request bodies; return an Answer per body, in order."""
-        batch = [
-            {
-                "requestId": str(uuid.uuid4()).encode(),
-                "parameters": [{"name": "body", "value": body, "contentType": content_type}],
-            }
-            for body in bodies
-        ]
+    def predict(self, bodies: list, content_type: str = "application/octet-stream"):
+        """Send one batch of requests; return an Answer per request, in order.
+
+        A request is a body (bytes, or a decoded JSON object) sent as content_type,
+        or a list of (field, bytes, content type) parts, as a multipart form sends.
+        """
+        batch = []
+        for body in bodies:
+            parts = body if isinstance(body, list) else [("body", body, content_type)]
+            parameters = [
+                {"name": field, "value": worker_value(value, part_type), "contentType": part_type}
+                for field, value, part_type in parts
+            ]
+            batch.append({"requestId": str(uuid.uuid4()).encode(), "parameters": parameters})
         headers, inputs, request_ids = Service.retrieve_data_for_inference(batch)
         context = self.service.context
         context.request_ids = request_ids
@@ -85,6 +90,24 @@ class InProcessModel:
             Answer(context.get_response_status(index)[0], body)
             for index, body in enumerate(bodies_out)
         ]
+
+
+def worker_value(value, content_type: str):
+    """Decode a body as TorchServe 0.12's worker does before the handler sees it.
+
+    JSON bodies become objects and text bodies strings; a body that fails to
+    decode is passed on as bytes.
+    """
+    if not isinstance(value, (bytes, bytearray)):
+        return value
+    try:
+        if content_type == "application/json":
+            return json.loads(value.decode("utf-8"))
+        if content_type.startswith("text"):
+            return value.decode("utf-8")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        pass
+    return value
 
 
 @contextmanager

@@ -212,13 +212,19 @@ class ModelStore:
         path = f"/models/{segment(name)}/{segment(version)}"
         return ModelVersion.from_description(self.request("GET", "management", path).json()[0])
 
-    def register(self, url: str, name: str, workers: int, batch_size: int = 1) -> None:
-        """Register an archive and wait until its workers start (synchronous=true)."""
+    def register(
+        self, url: str, name: str, workers: int, batch_size: int = 1, max_batch_delay: int = 100
+    ) -> None:
+        """Register an archive and wait until its workers start (synchronous=true).
+
+        max_batch_delay is how long, in ms, TorchServe waits to fill a batch.
+        """
         params = {
             "url": url,
             "model_name": name,
             "initial_workers": workers,
             "batch_size": batch_size,
+            "max_batch_delay": max_batch_delay,
             "synchronous": "true",
         }
         self.request("POST", "management", "/models", params=params, timeout=LOAD_TIMEOUT)
