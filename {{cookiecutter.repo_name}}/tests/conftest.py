@@ -97,10 +97,7 @@ def examples(tmp_path_factory):
 
 
 def free_ports():
-    ports = set()
-    while len(ports) < 3:
-        ports.add(local_store.free_port())
-    return tuple(ports)
+    return local_store.free_ports(3)
 
 
 def start_store(folder, **options):

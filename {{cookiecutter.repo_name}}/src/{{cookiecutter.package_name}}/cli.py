@@ -47,10 +47,17 @@ def parse_ports(text: str) -> tuple[int, int, int]:
     return ports
 
 
-def workers_count(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"WORKERS={text!r} is not a whole number of at least 1")
-    return int(text)
+def whole_number(variable: str, minimum: int = 1):
+    """Return an argparse type for a whole number of at least minimum, named after variable."""
+
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < minimum:
+            raise argparse.ArgumentTypeError(
+                f"{variable}={text!r} is not a whole number of at least {minimum}"
+            )
+        return int(text)
+
+    return parse
 
 
 def publish_request(args, server) -> PublishRequest:
@@ -68,6 +75,8 @@ def publish_request(args, server) -> PublishRequest:
         mar_url=args.mar_url or None,
         store_dir=store_dir,
         workers=args.workers,
+        batch_size=args.batch_size,
+        max_batch_delay=args.max_batch_delay,
         replace=args.replace,
         remove_previous=args.remove_previous,
     )
@@ -221,6 +230,19 @@ def version_text(text: str) -> str:
     return text.strip()
 
 
+def add_serving_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers", type=whole_number("WORKERS"), default=1, help="workers of the version"
+    )
+    parser.add_argument(
+        "--batch-size", type=whole_number("BATCH_SIZE"), default=1, help="images per batch"
+    )
+    parser.add_argument(
+        "--max-batch-delay", type=whole_number("MAX_BATCH_DELAY", 0), default=100,
+        help="ms that TorchServe waits to fill a batch",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store-url", default="", help="management API; empty: the local store")
@@ -229,8 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="start the local store and publish the archive")
     serve.add_argument("--ports", type=parse_ports, help="inference,management,metrics ports")
+    add_serving_options(serve)
     serve.set_defaults(
-        version=None, archive=None, mar_url="", store_dir=None, workers=1,
+        version=None, archive=None, mar_url="", store_dir=None,
         replace=False, remove_previous=False,
     )  # fmt: skip
     commands.add_parser("stop", help="stop the local store and wait for its processes")
@@ -240,14 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     publish_command.add_argument("--archive", type=Path, help="archive file to publish")
     publish_command.add_argument("--mar-url", default="", help="URL where the archive is hosted")
     publish_command.add_argument("--store-dir", type=Path, help="the store's model folder")
-    publish_command.add_argument("--workers", type=workers_count, default=1)
+    add_serving_options(publish_command)
     publish_command.add_argument("--replace", action="store_true")
     publish_command.add_argument("--remove-previous", action="store_true")
 
     commands.add_parser("models", help="list the store's models and versions")
     commands.add_parser("describe", help="describe this model's versions and workers")
     scale = commands.add_parser("scale", help="set the number of workers of a version")
-    scale.add_argument("--workers", type=workers_count, required=True)
+    scale.add_argument("--workers", type=whole_number("WORKERS"), required=True)
     scale.add_argument("--version", help="default: the default version")
     default = commands.add_parser("default", help="make a version the default")
     default.add_argument("--version", type=version_text, required=True)

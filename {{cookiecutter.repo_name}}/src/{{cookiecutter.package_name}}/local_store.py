@@ -89,6 +89,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def free_ports(count: int) -> tuple[int, ...]:
+    """Return count distinct ports on 127.0.0.1 that are free now."""
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(free_port())
+    return tuple(ports)
+
+
 def free_or_replaced(preferred: tuple[int, ...], chosen: list[int]) -> list[int]:
     """Return the preferred ports, each busy one replaced by a free port not in chosen."""
     ports = []

@@ -223,6 +223,8 @@ class PublishRequest:
     mar_url: str | None = None
     store_dir: Path | None = None
     workers: int = 1
+    batch_size: int = 1
+    max_batch_delay: int = 100  # ms that TorchServe waits to fill a batch
     replace: bool = False
     remove_previous: bool = False
 
@@ -295,9 +297,10 @@ def publish(
     previous = store.default_version(name)
 
     say(f"[2/4] Registering {name} {version} at {store.management_url} "
-        f"with {request.workers} worker(s)")  # fmt: skip
+        f"with {request.workers} worker(s), batch size {request.batch_size}, "
+        f"max batch delay {request.max_batch_delay} ms")  # fmt: skip
     try:
-        store.register(source, name, request.workers)
+        store.register(source, name, request.workers, request.batch_size, request.max_batch_delay)
         wait_until_ready(store, name, version, request.workers)
         say(f"[3/4] Smoke test of {store.prediction_url(name, version)}")
         for line in format_rows(smoke_test(store, archive, request.examples, metadata)):

@@ -64,6 +64,11 @@ class InProcessModel:
         finally:
             sys.path.remove(str(self.model_dir))
 
+    @property
+    def handler(self):
+        """The handler object behind the archive's module-level entry point."""
+        return sys.modules[self.service._entry_point.__module__]._service
+
     def predict(self, bodies: list, content_type: str = "application/octet-stream"):
         """Send one batch of requests; return an Answer per request, in order.
 
