@@ -127,6 +127,19 @@ def build_cases(size, max_body_bytes):
             f"is 5000 x {size} px, expected",
         ),
         Case("wrong-size", body(wrong_size), 400, f"is {size} x {size + 1} px, expected"),
+        Case(
+            "two-page-tiff",
+            body(
+                encode(
+                    Image.fromarray(rgb),
+                    "TIFF",
+                    save_all=True,
+                    append_images=[Image.fromarray(rgb)],
+                )
+            ),
+            400,
+            "has 2 frames or pages",
+        ),
         Case("float-tiff", body(tifffile_bytes(rgb[..., 0].astype(np.float32))), 400, "32-bit"),
         Case(
             "truncated-json-bad-utf8",

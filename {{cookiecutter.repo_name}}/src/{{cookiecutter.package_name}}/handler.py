@@ -204,6 +204,12 @@ class PatchClassifierHandler(BaseHandler):
             ) from None
         with image:
             self.check_size(name, image)
+            frames = getattr(image, "n_frames", 1)
+            if frames > 1:
+                raise RequestError(
+                    f"{name} has {frames} frames or pages; send each image on its own, "
+                    "as a multipart field or in a JSON data list"
+                )
             try:
                 image.load()
             except (OSError, SyntaxError, ValueError) as error:
