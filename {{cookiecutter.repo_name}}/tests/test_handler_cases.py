@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from image_cases import build_cases
 from {{ cookiecutter.package_name }}.metadata import METADATA_PATH, load_metadata
 from {{ cookiecutter.package_name }}.serving import open_archive
 from {{ cookiecutter.package_name }}.store import ModelStore
 from {{ cookiecutter.package_name }}.store_auth import read_key_file
 
 from conftest import pack_version, traced_classifier
+from image_cases import build_cases
 
 BATCH_SIZE = 4
 BATCHED_VERSION = "0.0.1-batched"
