@@ -230,3 +230,27 @@ def test_unknown_model(store):
     assert raised.value.status == 404
     assert store.versions("no-such-model") == []
     assert store.default_version("no-such-model") is None
+
+
+def test_archive_copied_into_store_dir(store, store_archives, examples, metadata, two_versions):
+    local = store_archives["5.0.0"]
+    store_dir = store_archives["1.0.0"].parent
+
+    publish(store, request_for(local, examples, metadata, store_dir=store_dir), metadata)
+    copied = (store_dir / local.name).read_bytes()
+    default = store.default_version(metadata.model_name).version
+    # The hosted-archive tests need 5.0.0 absent from the store's folder.
+    keep_versions(store, store_archives, metadata.model_name, {"1.0.0", "2.0.0"}, "2.0.0")
+    (store_dir / local.name).unlink()
+
+    assert copied == local.read_bytes()
+    assert default == "5.0.0"
+
+
+def test_other_file_in_store_dir_rejected(tmp_path, store_archives, examples, metadata, store):
+    local = store_archives["5.0.0"]
+    (tmp_path / local.name).write_bytes(b"an older upload")
+    request = request_for(local, examples, metadata, store_dir=tmp_path)
+
+    with pytest.raises(PublishError, match="already exists with other content"):
+        publish(store, request, metadata)
