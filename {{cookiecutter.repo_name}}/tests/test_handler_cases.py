@@ -100,6 +100,7 @@ def send(url, headers, case):
     else:
         files = [(field, (field, data, content_type)) for field, data, content_type in case.parts]
         response = requests.post(url, files=files, headers=headers, timeout=60)
+    assert response.headers["Content-Type"].startswith("application/json"), case.name
     return response.status_code, response.json()
 
 

@@ -185,7 +185,10 @@ def print_machine() -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--rounds", type=int, default=50, help="timed rounds per figure")
     parser.add_argument("--requests", type=int, default=400, help="requests per server run")
     parser.add_argument("--no-server", action="store_true", help="skip the TorchServe runs")

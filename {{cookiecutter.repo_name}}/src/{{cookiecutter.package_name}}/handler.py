@@ -154,7 +154,11 @@ class PatchClassifierHandler(BaseHandler):
         if isinstance(value, dict):
             return self.json_images(field, value)
         if isinstance(value, str):
-            raise RequestError(f"{field}: the body is text, expected image bytes or JSON")
+            raise RequestError(
+                f"{field}: the body is text, expected image bytes or JSON",
+                415,
+                "Unsupported Media Type",
+            )
         if content_type == "application/json":
             raise RequestError(
                 f"{field}: the body is labelled application/json but is not valid UTF-8 JSON; "
@@ -301,6 +305,7 @@ class PatchClassifierHandler(BaseHandler):
         predictions = iter(self.postprocess(self.inference(batch)) if batch is not None else [])
         responses = []
         for index, count in enumerate(counts):
+            context.set_response_content_type(index, "application/json")
             error = errors.get(index)
             if error is None:
                 request_predictions = [next(predictions) for _ in range(count)]
