@@ -17,15 +17,18 @@ EXPECTED_FILES = {
     "LICENSE",
     "Makefile",
     "README.md",
+    "checks/skip.yaml",
     "configs/data.yaml",
     "configs/model.yaml",
     "configs/trainer.yaml",
     "constraints.txt",
     "metadata.json",
+    "metadata.schema.json",
     "pyproject.toml",
     "requirements.txt",
     "src/pcam_classification/__init__.py",
     "src/pcam_classification/archive.py",
+    "src/pcam_classification/checks.py",
     "src/pcam_classification/benchmark.py",
     "src/pcam_classification/cli.py",
     "src/pcam_classification/data.py",
@@ -49,6 +52,7 @@ EXPECTED_FILES = {
     "src/pcam_classification/train.py",
     "tests/conftest.py",
     "tests/test_archive.py",
+    "tests/test_checks.py",
     "tests/test_benchmark.py",
     "tests/test_cli.py",
     "tests/test_data.py",
@@ -104,9 +108,28 @@ def test_workflow_is_valid_yaml_with_expressions(bake):
     workflow_path = bake() / ".github" / "workflows" / "ci.yml"
     workflow = yaml.safe_load(workflow_path.read_text())
     assert "${{ github.ref }}" in workflow["concurrency"]["group"]
-    commands = [step.get("run", "") for step in workflow["jobs"]["test"]["steps"]]
+    steps = workflow["jobs"]["test"]["steps"]
+    commands = [step.get("run", "") for step in steps]
     assert "make lint PYTHON=python" in commands
     assert "make test PYTHON=python" in commands
+    assert "make check PYTHON=python" in commands
+    uploads = [step for step in steps if step.get("uses", "").startswith("actions/upload-artifact")]
+    assert uploads[0]["with"]["path"] == "build/check/report.json"
+
+
+def test_workflow_steps_are_make_targets(bake):
+    """The workflow runs only targets of the baked Makefile, which the slow tests run locally."""
+    project = bake()
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
+    targets = [
+        step["run"].split()[1]
+        for step in workflow["jobs"]["test"]["steps"]
+        if step.get("run", "").startswith("make ")
+    ]
+    result = subprocess.run(["make", "-n", *targets, "PYTHON=python"], cwd=project,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert targets == ["lint", "test", "sample-data", "train", "archive", "check"]
 
 
 @pytest.mark.parametrize(

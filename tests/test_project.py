@@ -70,6 +70,14 @@ def test_main_job_on_real_sample(bake):
         expected_label = answer["image"].split("/")[-1].split("-")[0]
         assert answer["response"]["label"] == expected_label, answer
 
+    recorded = make(project, "record-data")
+    checked = make(project, "check")
+    assert "Recorded the digests of" in recorded
+    for aspect in ("metadata", "data", "parity", "benchmark", "archive"):
+        assert f"{aspect}: passed" in checked
+    report = json.loads((project / "build" / "check" / "report.json").read_text())
+    assert report["figures"]["benchmark"]["metrics"]["auc"] >= 0.95
+
     try:
         served = make(project, "serve")
         described = make(project, "describe")

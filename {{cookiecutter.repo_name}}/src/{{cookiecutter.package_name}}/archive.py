@@ -110,26 +110,32 @@ def handler_probabilities(served, patches: np.ndarray, metadata: Metadata) -> to
     return torch.tensor(rows)
 
 
-def check_handler_parity(archive: Path, checkpoint: Path, data_dir: Path) -> tuple[int, float]:
-    """Compare the archive's handler with the Lightning model on the test split.
+def check_handler_parity(
+    archive: Path,
+    checkpoint: Path,
+    data_dir: Path,
+    split: str = "test",
+    batch_size: int = PARITY_BATCH_SIZE,
+) -> tuple[int, float]:
+    """Compare the archive's handler with the Lightning model on a split, in batches.
 
     Returns the number of patches compared and the max absolute difference.
     """
     metadata = load_metadata()
-    count = check_split(data_dir, "test", metadata.input_size, metadata.input_channels)
+    count = check_split(data_dir, split, metadata.input_size, metadata.input_channels)
     model = load_eager_model(checkpoint)
-    images_path, _ = split_paths(data_dir, "test")
+    images_path, _ = split_paths(data_dir, split)
     worst = 0.0
-    with h5py.File(images_path, "r") as file, open_archive(archive, PARITY_BATCH_SIZE) as served:
-        for start in range(0, count, PARITY_BATCH_SIZE):
-            patches = file["x"][start : start + PARITY_BATCH_SIZE]
+    with h5py.File(images_path, "r") as file, open_archive(archive, batch_size) as served:
+        for start in range(0, count, batch_size):
+            patches = file["x"][start : start + batch_size]
             expected = eager_probabilities(model, patches, metadata)
             actual = handler_probabilities(served, patches, metadata)
             difference = (expected - actual).abs().max().item()
             if difference > PARITY_TOLERANCE:
                 raise ArchiveError(
                     f"the handler's probabilities differ from the Lightning model's by "
-                    f"{difference:.3g} on test patches {start} to {start + len(patches) - 1} "
+                    f"{difference:.3g} on {split} patches {start} to {start + len(patches) - 1} "
                     f"(tolerance {PARITY_TOLERANCE}); check that the handler decodes and "
                     "normalises as training does"
                 )

@@ -146,9 +146,12 @@ def write_split(output: Path, split: str, patches: list[Patch], channels: int) -
     meta_path = output / f"camelyonpatch_level_2_split_{split}_meta.csv"
     with meta_path.open("w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(["index", "source", "row", "column", "label"])
+        # region is the band of rows of a source image that this split was cut
+        # from; bands do not overlap, but all splits share the two source images.
+        writer.writerow(["index", "source", "region", "row", "column", "label"])
         for index, patch in enumerate(patches):
-            writer.writerow([index, patch.source, patch.row, patch.column, patch.label])
+            region = f"{patch.source}/{split}"
+            writer.writerow([index, patch.source, region, patch.row, patch.column, patch.label])
     return {path.name: file_sha256(path) for path in (images_path, labels_path, meta_path)}
 
 

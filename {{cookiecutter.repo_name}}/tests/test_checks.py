@@ -1,0 +1,162 @@
+"""Each check of make check passes on a consistent model and fails when it should."""
+
+import csv
+import json
+import warnings
+
+import pytest
+import torch
+from torch.jit import TracerWarning
+
+from {{ cookiecutter.package_name }} import checks
+from {{ cookiecutter.package_name }}.archive import pack
+from {{ cookiecutter.package_name }}.digests import file_sha256
+from {{ cookiecutter.package_name }}.export import save
+from {{ cookiecutter.package_name }}.metadata import METADATA_PATH, load_document
+from {{ cookiecutter.package_name }}.model import PatchClassifier
+
+from conftest import pack_version
+
+
+def write_meta(folder, split, groups, column="wsi"):
+    path = folder / f"camelyonpatch_level_2_split_{split}_meta.csv"
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["index", column])
+        writer.writerows(enumerate(groups))
+
+
+@pytest.fixture
+def context(tmp_path, traced_file, checkpoint, pcam_dir, metadata):
+    """A consistent context: an archive of the checkpoint and recorded benchmark digests."""
+    archive = pack(traced_file, metadata, tmp_path / "store", METADATA_PATH)
+    document = load_document()
+    document["benchmark"]["sha256"] = checks.split_digests(pcam_dir, "test")
+    write_meta(pcam_dir, "train", ["slide_1"] * 12)
+    write_meta(pcam_dir, "test", ["slide_2"] * 12)
+    return checks.CheckContext(document, metadata, archive, pcam_dir, "test", checkpoint)
+
+
+def published(context, **changes):
+    record = {
+        "version": context.metadata.version,
+        "archive_sha256": file_sha256(context.archive),
+        "metrics": {"auc": 0.0, "accuracy": 0.0},
+    }
+    context.document["published"] = record | changes
+
+
+def test_consistent_model_passes(context):
+    for aspect in ("metadata", "data", "parity", "benchmark"):
+        checks.CHECKS[aspect](context)
+
+    assert context.report["parity"]["max_difference"][1] <= 1e-5
+    assert set(context.report["benchmark"]["metrics"]) >= {"auc", "accuracy", "f1"}
+
+
+def test_missing_changelog_entry_fails(context):
+    context.document["changelog"] = [{"version": "0.9.0", "changes": "older"}]
+
+    with pytest.raises(checks.CheckFailed, match="changelog has no entry for version 1.0.0"):
+        checks.check_metadata(context)
+
+
+def test_changed_archive_needs_new_version(context):
+    published(context, archive_sha256="0" * 64)
+
+    with pytest.raises(checks.CheckFailed, match="raise version in metadata.json above 1.0.0"):
+        checks.check_metadata(context)
+
+
+def test_unrecorded_benchmark_data_fails(context):
+    context.document["benchmark"]["sha256"] = {}
+
+    with pytest.raises(checks.CheckFailed, match="make record-data"):
+        checks.check_data(context)
+
+
+def test_changed_benchmark_data_fails(context):
+    name = next(iter(context.document["benchmark"]["sha256"]))
+    context.document["benchmark"]["sha256"][name] = "f" * 64
+
+    with pytest.raises(checks.CheckFailed, match=f"{name} in .* differ from the digests"):
+        checks.check_data(context)
+
+
+def test_leaking_split_names_first_pair(context, pcam_dir):
+    write_meta(pcam_dir, "test", ["slide_2"] * 11 + ["slide_1"])
+
+    with pytest.raises(
+        checks.CheckFailed, match="the first is slide_1: train patch 0 and test patch 11"
+    ):
+        checks.check_data(context)
+
+
+def test_sample_regions_are_read(context, pcam_dir):
+    write_meta(pcam_dir, "train", ["cmu/train"] * 12, column="region")
+    write_meta(pcam_dir, "test", ["cmu/test"] * 12, column="region")
+
+    checks.check_data(context)
+
+
+def test_other_normalisation_fails_parity(context, tmp_path, traced_file, metadata):
+    document = json.loads(METADATA_PATH.read_text())
+    document["input"]["mean"] = [value + 0.2 for value in document["input"]["mean"]]
+    changed = tmp_path / "changed" / "metadata.json"
+    changed.parent.mkdir()
+    changed.write_text(json.dumps(document))
+    context.archive = pack(traced_file, metadata, tmp_path / "other", changed)
+
+    with pytest.raises(checks.CheckFailed, match="parity: at batch size 1, .*normalises"):
+        checks.check_parity(context)
+
+
+def test_model_traced_in_train_mode_fails_parity(context, tmp_path, metadata):
+    model = PatchClassifier.load_from_checkpoint(context.checkpoint, map_location="cpu")
+    network = model.network.train()
+    example = torch.randn(8, metadata.input_channels, metadata.input_size, metadata.input_size)
+    with warnings.catch_warnings():
+        # BatchNorm in training mode checks the batch shape, which a trace fixes.
+        warnings.filterwarnings("ignore", "Converting a tensor to a Python boolean", TracerWarning)
+        traced = torch.jit.trace(network, example, check_trace=False)
+    save(traced, tmp_path / "train-mode.pt")
+    context.archive = pack(tmp_path / "train-mode.pt", metadata, tmp_path / "other", METADATA_PATH)
+
+    with pytest.raises(checks.CheckFailed, match="parity: at batch size 1"):
+        checks.check_parity(context)
+
+
+def test_worse_model_fails_benchmark(context):
+    published(context, version="0.9.0", metrics={"auc": 1.0, "accuracy": 1.0})
+
+    with pytest.raises(checks.CheckFailed, match=r"auc [0-9.]+ vs published 1\.0000") as raised:
+        checks.check_benchmark(context)
+
+    assert "accuracy" in str(raised.value)
+
+
+def test_manifest_with_other_version_fails(context, tmp_path, traced_file):
+    context.archive = pack_version(traced_file, "9.9.9", tmp_path, tmp_path)
+
+    with pytest.raises(checks.CheckFailed, match="manifest names version 9.9.9"):
+        checks.check_archive(context)
+
+
+@pytest.mark.serve
+def test_archive_answers_in_real_server(context, examples):
+    context.examples = examples
+
+    checks.check_archive(context)
+
+    assert context.report["archive"]["served_examples"] == len(examples)
+
+
+def test_skip_list_needs_reason(tmp_path):
+    skip = tmp_path / "skip.yaml"
+    skip.write_text("skip:\n  - aspect: benchmark\n")
+
+    with pytest.raises(SystemExit, match="needs an aspect .* and a reason"):
+        checks.read_skip_list(skip)
+
+    skip.write_text("skip:\n  - aspect: benchmark\n    reason: new benchmark split\n")
+    assert checks.read_skip_list(skip) == {"benchmark": "new benchmark split"}
