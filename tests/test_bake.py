@@ -1,8 +1,10 @@
 import fnmatch
 import json
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -180,3 +182,46 @@ def test_baked_project_passes_lint(bake):
     command = ["make", "lint", f"PYTHON={sys.executable}"]
     result = subprocess.run(command, cwd=project, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def pre_commit(project, *arguments):
+    environment = os.environ | {"PRE_COMMIT_HOME": str(project.parent / "pre-commit-home")}
+    command = [sys.executable, "-m", "pre_commit", *arguments]
+    return subprocess.run(command, cwd=project, capture_output=True, text=True, env=environment)
+
+
+def test_pre_commit_hooks_run_offline(bake):
+    project = bake()
+    # The hooks call tools from .venv, as after 'make venv'.
+    (project / ".venv").symlink_to(Path(sys.prefix))
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+
+    clean = pre_commit(project, "run", "--all-files")
+
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "hook"),
+    [
+        ("model.mar", b"PK", "no archives, checkpoints or data files"),
+        ("big.bin", b"\0" * 600_000, "no files over 500 kB"),
+        (
+            "analysis.ipynb",
+            b'{"cells": [{"outputs": [{"text": "0.97"}]}]}\n',
+            "no notebook outputs",
+        ),
+    ],
+)
+def test_pre_commit_rejects_accidents(bake, name, content, hook):
+    project = bake()
+    (project / ".venv").symlink_to(Path(sys.prefix))
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    (project / name).write_bytes(content)
+    subprocess.run(["git", "add", "-f", name], cwd=project, check=True)
+
+    result = pre_commit(project, "run", "--files", name)
+
+    assert result.returncode != 0
+    assert re.search(rf"{re.escape(hook)}\.+Failed", result.stdout), result.stdout
