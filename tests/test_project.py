@@ -78,6 +78,13 @@ def test_main_job_on_real_sample(bake):
     report = json.loads((project / "build" / "check" / "report.json").read_text())
     assert report["figures"]["benchmark"]["metrics"]["auc"] >= 0.95
 
+    make(project, "card")
+    card_files = [project / "README.md", *sorted((project / "docs" / "card").glob("*.png"))]
+    first = [path.read_bytes() for path in card_files]
+    make(project, "card")
+    assert [path.read_bytes() for path in card_files] == first
+    assert "| auc | 1.0000 | none |" in card_files[0].read_text()
+
     try:
         served = make(project, "serve")
         described = make(project, "describe")

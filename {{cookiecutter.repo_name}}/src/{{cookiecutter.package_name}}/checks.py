@@ -173,8 +173,8 @@ def check_parity(context: CheckContext) -> None:
     context.report["parity"] = {"patches": count, "max_difference": results}
 
 
-def benchmark_metrics(archive: Path, data_dir: Path, split: str, metadata: Metadata) -> dict:
-    """Return AUC, accuracy, macro F1 and per-class recall of the archive's handler on a split."""
+def benchmark_predictions(archive: Path, data_dir: Path, split: str, metadata: Metadata):
+    """Return the archive's handler probabilities on a split's PNG bytes, and the labels."""
     images_path, labels_path = split_paths(data_dir, split)
     with h5py.File(images_path, "r") as images, h5py.File(labels_path, "r") as labels:
         targets = torch.from_numpy(labels["y"][:].reshape(-1).astype("int64"))
@@ -184,7 +184,12 @@ def benchmark_metrics(archive: Path, data_dir: Path, split: str, metadata: Metad
                 rows.append(
                     handler_probabilities(served, images["x"][start : start + 32], metadata)
                 )
-    probabilities = torch.cat(rows)
+    return torch.cat(rows), targets
+
+
+def benchmark_metrics(archive: Path, data_dir: Path, split: str, metadata: Metadata) -> dict:
+    """Return AUC, accuracy, macro F1 and per-class recall of the archive's handler on a split."""
+    probabilities, targets = benchmark_predictions(archive, data_dir, split, metadata)
     classes = metadata.num_classes
     recall = multiclass_recall(probabilities, targets, classes, average=None)
     metrics = {
