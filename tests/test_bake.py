@@ -63,6 +63,7 @@ EXPECTED_FILES = {
     "tests/test_export.py",
     "tests/test_handler.py",
     "tests/test_handler_cases.py",
+    "tests/test_metadata.py",
     "tests/image_cases.py",
     "tests/test_local_store.py",
     "tests/test_model.py",

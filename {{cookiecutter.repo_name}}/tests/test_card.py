@@ -35,7 +35,8 @@ def test_card_section_and_figures(context, readme, metadata):
     assert text.startswith("# Model\n\n<!-- card:start -->\n**Not for diagnostic use")
     assert text.endswith("<!-- card:end -->\n\n## Tests\n")
     assert "old" not in text
-    assert "| auc |" in text and "| none |" in text
+    assert "| auc |" in text
+    assert "| none |" in text
     assert "![ROC curve](docs/card/roc.png)" in text
     assert f"/predictions/{metadata.model_name}" in text
     for name in ("roc.png", "confusion.png"):

@@ -1,9 +1,10 @@
 """Write the model card's evidence into README.md: ``make card``.
 
-Between the ``card:start`` and ``card:end`` markers of README.md it writes the
-metadata summary, the benchmark metrics next to the published model's, an ROC
-curve and a confusion matrix (PNG files in ``docs/card``), the example patches
-with the archive's predictions, and how to call the endpoint. The text holds
+The card goes between the ``card:start`` and ``card:end`` markers of
+README.md. It contains the metadata summary, the benchmark metrics next to the
+published model's, an ROC curve and a confusion matrix (PNG files in
+``docs/card``), the example patches with the archive's predictions, and how to
+call the endpoint. The text holds
 no dates and the figures are saved without metadata, so running it again on
 the same model and data gives identical files.
 """
@@ -43,9 +44,9 @@ def save_figure(figure, path: Path) -> None:
 def plot_roc(probabilities: torch.Tensor, targets: torch.Tensor, metadata: Metadata, path: Path):
     """Plot one-vs-rest ROC curves, one per class (one curve for two classes)."""
     fpr, tpr, _ = multiclass_roc(probabilities, targets, metadata.num_classes)
-    shown = [1] if metadata.num_classes == 2 else range(metadata.num_classes)
+    plotted_classes = [1] if metadata.num_classes == 2 else range(metadata.num_classes)
     figure, axes = plt.subplots(figsize=(4, 4))
-    for index in shown:
+    for index in plotted_classes:
         axes.plot(fpr[index].numpy(), tpr[index].numpy(), label=metadata.class_names[index])
     axes.plot([0, 1], [0, 1], linestyle=":", color="grey")
     axes.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
