@@ -1,4 +1,15 @@
-"""Print the commands that take the new repository to a served model."""
+"""Normalise metadata.json and print the commands that take the new repository to a served model.
+
+metadata.json is rewritten as json.dumps with indent 2 writes it, so that
+'make record-data' and 'make record-published', which write it the same way,
+change only the fields they record.
+"""
+
+import json
+from pathlib import Path
+
+METADATA = Path("metadata.json")
+METADATA.write_text(json.dumps(json.loads(METADATA.read_text()), indent=2) + "\n")
 
 REPO_NAME = "{{ cookiecutter.repo_name }}"
 MODEL_NAME = "{{ cookiecutter.model_name }}"

@@ -158,5 +158,9 @@ def test_skip_list_needs_reason(tmp_path):
     with pytest.raises(SystemExit, match="needs an aspect .* and a reason"):
         checks.read_skip_list(skip)
 
+    skip.write_text("skip:\n  - benchmark\n")
+    with pytest.raises(SystemExit, match="needs an aspect"):
+        checks.read_skip_list(skip)
+
     skip.write_text("skip:\n  - aspect: benchmark\n    reason: new benchmark split\n")
     assert checks.read_skip_list(skip) == {"benchmark": "new benchmark split"}

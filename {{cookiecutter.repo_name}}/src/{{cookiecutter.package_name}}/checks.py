@@ -285,8 +285,9 @@ def read_skip_list(path: Path = SKIP_LIST) -> dict[str, str]:
     entries = (yaml.safe_load(path.read_text()) or {}).get("skip") or []
     skipped = {}
     for entry in entries:
-        aspect, reason = entry.get("aspect"), entry.get("reason")
-        if aspect not in ASPECTS or not reason:
+        aspect = entry.get("aspect") if isinstance(entry, dict) else None
+        reason = entry.get("reason") if isinstance(entry, dict) else None
+        if aspect not in ASPECTS or not isinstance(reason, str) or not reason.strip():
             raise SystemExit(
                 f"{path}: each entry needs an aspect (one of {', '.join(ASPECTS)}) and a reason; "
                 f"got {entry}"
@@ -361,13 +362,13 @@ def main(argv=None) -> None:
                         help="record this archive as the published model")  # fmt: skip
     args = parser.parse_args(argv)
     context = build_context(args.archive, args.checkpoint)
-    if not context.archive.is_file():
+    if args.record_data:
+        record_data(context)
+    if (args.record_published or not args.record_data) and not context.archive.is_file():
         raise SystemExit(f"{context.archive} is missing; run 'make archive' first")
+    if args.record_published:
+        record_published(context)
     if args.record_data or args.record_published:
-        if args.record_data:
-            record_data(context)
-        if args.record_published:
-            record_published(context)
         return
     results = run_checks(context, args.aspect or list(ASPECTS), read_skip_list())
     REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
