@@ -26,6 +26,9 @@ Created {REPO_NAME}. Next:
     make predict        # in-process, the JSON the server would return per examples/*.png
     make serve          # local TorchServe on 127.0.0.1 (Java 17), archive published
     make stop
+    make record-data    # record the benchmark split's digests, then:
+    make check          # metadata, data, parity, benchmark and archive checks
+    make card           # the model card in README.md
 
 `make help` lists every target.
 """

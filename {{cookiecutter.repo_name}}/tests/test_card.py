@@ -54,7 +54,7 @@ def test_card_is_reproducible(context, readme):
 
 
 def test_card_shows_published_metrics(context, readme):
-    context.document["published"] = {"version": "0.9.0", "archive_sha256": "0" * 64,
+    context.document["published"] = {"version": "0.9.0", "content_sha256": "0" * 64,
                                      "metrics": {"auc": 0.5}}  # fmt: skip
 
     card.write_card(readme, card.card_text(context, readme.parent))

@@ -10,12 +10,12 @@ from torch.jit import TracerWarning
 
 from {{ cookiecutter.package_name }} import checks
 from {{ cookiecutter.package_name }}.archive import pack
-from {{ cookiecutter.package_name }}.digests import file_sha256
-from {{ cookiecutter.package_name }}.export import save
-from {{ cookiecutter.package_name }}.metadata import METADATA_PATH, load_document
+from {{ cookiecutter.package_name }}.export import save, trace
+from {{ cookiecutter.package_name }}.metadata import METADATA_PATH, MetadataError, load_document
 from {{ cookiecutter.package_name }}.model import PatchClassifier
+from {{ cookiecutter.package_name }}.publish import content_sha256
 
-from conftest import pack_version
+from conftest import pack_version, traced_classifier
 
 
 def write_meta(folder, split, groups, column="wsi"):
@@ -31,16 +31,16 @@ def context(tmp_path, traced_file, checkpoint, pcam_dir, metadata):
     """A consistent context: an archive of the checkpoint and recorded benchmark digests."""
     archive = pack(traced_file, metadata, tmp_path / "store", METADATA_PATH)
     document = load_document()
-    document["benchmark"]["sha256"] = checks.split_digests(pcam_dir, "test")
     write_meta(pcam_dir, "train", ["slide_1"] * 12)
     write_meta(pcam_dir, "test", ["slide_2"] * 12)
+    document["benchmark"]["sha256"] = checks.split_digests(pcam_dir, "test")
     return checks.CheckContext(document, metadata, archive, pcam_dir, "test", checkpoint)
 
 
 def published(context, **changes):
     record = {
         "version": context.metadata.version,
-        "archive_sha256": file_sha256(context.archive),
+        "content_sha256": content_sha256(context.archive),
         "metrics": {"auc": 0.0, "accuracy": 0.0},
     }
     context.document["published"] = record | changes
@@ -62,7 +62,7 @@ def test_missing_changelog_entry_fails(context):
 
 
 def test_changed_archive_needs_new_version(context):
-    published(context, archive_sha256="0" * 64)
+    published(context, content_sha256="0" * 64)
 
     with pytest.raises(checks.CheckFailed, match="raise version in metadata.json above 1.0.0"):
         checks.check_metadata(context)
@@ -85,6 +85,7 @@ def test_changed_benchmark_data_fails(context):
 
 def test_leaking_split_names_first_pair(context, pcam_dir):
     write_meta(pcam_dir, "test", ["slide_2"] * 11 + ["slide_1"])
+    context.document["benchmark"]["sha256"] = checks.split_digests(pcam_dir, "test")
 
     with pytest.raises(
         checks.CheckFailed, match="the first is slide_1: train patch 0 and test patch 11"
@@ -95,6 +96,7 @@ def test_leaking_split_names_first_pair(context, pcam_dir):
 def test_sample_regions_are_read(context, pcam_dir):
     write_meta(pcam_dir, "train", ["cmu/train"] * 12, column="region")
     write_meta(pcam_dir, "test", ["cmu/test"] * 12, column="region")
+    context.document["benchmark"]["sha256"] = checks.split_digests(pcam_dir, "test")
 
     checks.check_data(context)
 
@@ -107,7 +109,7 @@ def test_other_normalisation_fails_parity(context, tmp_path, traced_file, metada
     changed.write_text(json.dumps(document))
     context.archive = pack(traced_file, metadata, tmp_path / "other", changed)
 
-    with pytest.raises(checks.CheckFailed, match="parity: at batch size 1, .*normalises"):
+    with pytest.raises(checks.CheckFailed, match="at batch size 1, .*normalises"):
         checks.check_parity(context)
 
 
@@ -122,7 +124,7 @@ def test_model_traced_in_train_mode_fails_parity(context, tmp_path, metadata):
     save(traced, tmp_path / "train-mode.pt")
     context.archive = pack(tmp_path / "train-mode.pt", metadata, tmp_path / "other", METADATA_PATH)
 
-    with pytest.raises(checks.CheckFailed, match="parity: at batch size 1"):
+    with pytest.raises(checks.CheckFailed, match="at batch size 1"):
         checks.check_parity(context)
 
 
@@ -164,3 +166,42 @@ def test_skip_list_needs_reason(tmp_path):
 
     skip.write_text("skip:\n  - aspect: benchmark\n    reason: new benchmark split\n")
     assert checks.read_skip_list(skip) == {"benchmark": "new benchmark split"}
+
+
+def test_rebuilt_archive_keeps_content_digest(context, tmp_path, traced_file, metadata):
+    # Tracing again gives a new serialization id, other mangled names and debug
+    # paths of another folder, as 'make archive' does.
+    model = PatchClassifier.load_from_checkpoint(context.checkpoint, map_location="cpu")
+    example = torch.randn(2, metadata.input_channels, metadata.input_size, metadata.input_size)
+    retraced = tmp_path / "retraced" / "model.pt"
+    save(trace(model, example), retraced)
+    rebuilt = pack(retraced, metadata, tmp_path / "rebuilt", METADATA_PATH)
+    assert rebuilt.read_bytes() != context.archive.read_bytes()
+    published(context)
+    context.archive = rebuilt
+
+    checks.check_metadata(context)
+
+    assert content_sha256(rebuilt) == context.document["published"]["content_sha256"]
+
+
+def test_other_weights_change_content_digest(context, tmp_path, metadata):
+    other = traced_classifier(5, tmp_path / "other.pt")
+
+    assert content_sha256(pack(other, metadata, tmp_path / "other", METADATA_PATH)) != (
+        content_sha256(context.archive)
+    )
+
+
+def test_invalid_metadata_fails_check(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(checks, "REPORT_PATH", tmp_path / "report.json")
+    monkeypatch.setattr(
+        checks, "load_document", lambda: (_ for _ in ()).throw(MetadataError("version: 'v2'"))
+    )
+
+    with pytest.raises(SystemExit, match="make check failed: metadata"):
+        checks.main([])
+
+    assert "metadata: FAILED: version: 'v2'" in capsys.readouterr().out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["results"]["metadata"]["status"] == "failed"

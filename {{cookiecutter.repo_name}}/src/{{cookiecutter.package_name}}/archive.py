@@ -30,7 +30,7 @@ from torchvision.transforms.v2.functional import normalize
 from .data import check_split, split_paths
 from .digests import file_sha256
 from .export import ExportError, best_checkpoint, export, load_eager_model
-from .metadata import METADATA_PATH, REPOSITORY_ROOT, Metadata, load_metadata
+from .metadata import METADATA_PATH, REPOSITORY_ROOT, Metadata, MetadataError, load_metadata
 from .paths import BUILD_DIR, MODEL_STORE, archive_path
 from .serving import open_archive
 
@@ -172,7 +172,7 @@ def main(argv=None) -> None:
         archive = build_archive(
             args.checkpoint or best_checkpoint(), args.data_dir or configured_data_dir()
         )
-    except (ArchiveError, ExportError) as error:
+    except (ArchiveError, ExportError, MetadataError) as error:
         raise SystemExit(f"archive failed: {error}") from None
     size_mb = archive.stat().st_size / 1e6
     print(f"Archive: {archive}")

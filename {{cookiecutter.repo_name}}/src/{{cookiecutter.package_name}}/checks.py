@@ -44,9 +44,23 @@ from .archive import ArchiveError, check_handler_parity, handler_probabilities
 from .data import split_paths
 from .digests import file_sha256
 from .export import best_checkpoint
-from .metadata import METADATA_PATH, REPOSITORY_ROOT, Metadata, load_document, load_metadata
+from .metadata import (
+    METADATA_PATH,
+    REPOSITORY_ROOT,
+    Metadata,
+    MetadataError,
+    load_document,
+    load_metadata,
+)
 from .paths import BUILD_DIR, EXAMPLES_DIR, archive_path
-from .publish import PublishError, PublishRequest, publish, read_archive
+from .publish import (
+    SERVED_KEYS,
+    PublishError,
+    PublishRequest,
+    content_sha256,
+    publish,
+    read_archive,
+)
 from .serving import open_archive
 from .store import ModelStore
 from .store_auth import read_key_file
@@ -56,15 +70,13 @@ SKIP_LIST = REPOSITORY_ROOT / "checks" / "skip.yaml"
 REPORT_PATH = BUILD_DIR / "check" / "report.json"
 PARITY_BATCH_SIZES = (1, 7, 16)
 GROUP_COLUMNS = ("wsi", "region")  # slide in PCam's meta CSV, region in the sample's
-# Metadata that the handler reads from the archive's copy.
-SERVED_KEYS = ("model_name", "version", "class_names", "input", "serving")
 
 
 class CheckFailed(Exception):
     """A failed aspect; the message names the aspect, what differs and the fix."""
 
     def __init__(self, aspect: str, message: str):
-        super().__init__(f"{aspect}: {message}")
+        super().__init__(message)
         self.aspect = aspect
 
 
@@ -98,18 +110,22 @@ def check_metadata(context: CheckContext) -> None:
         )
     if published is None:
         return
-    changed = file_sha256(context.archive) != published["archive_sha256"]
+    changed = content_sha256(context.archive) != published["content_sha256"]
     if changed and version_tuple(version) <= version_tuple(published["version"]):
         raise CheckFailed(
             "metadata",
-            f"the archive differs from the published {published['version']}, but version is "
+            f"the archive serves another model than the published {published['version']} "
+            f"(its content SHA-256 differs), but version is "
             f"{version}; raise version in metadata.json above {published['version']} and add "
             "a changelog entry",
         )
 
 
 def split_digests(data_dir: Path, split: str) -> dict[str, str]:
-    return {path.name: file_sha256(path) for path in split_paths(data_dir, split)}
+    """Return the SHA-256 of a split's images, labels and, when present, meta CSV."""
+    meta = Path(data_dir) / f"camelyonpatch_level_2_split_{split}_meta.csv"
+    paths = [*split_paths(data_dir, split), *([meta] if meta.is_file() else [])]
+    return {path.name: file_sha256(path) for path in paths}
 
 
 def split_groups(data_dir: Path, split: str) -> dict[str, int]:
@@ -207,6 +223,7 @@ def check_benchmark(context: CheckContext) -> None:
     context.report["benchmark"] = {"metrics": metrics}
     published = context.document["published"]
     if published is None:
+        print("benchmark: no published model is recorded, so there is nothing to compare with")
         return
     margin = context.document["benchmark"]["max_regression"]
     worse = [
@@ -330,11 +347,17 @@ def record_published(context: CheckContext) -> None:
     document = json.loads(METADATA_PATH.read_text())
     document["published"] = {
         "version": context.metadata.version,
-        "archive_sha256": file_sha256(context.archive),
+        "content_sha256": content_sha256(context.archive),
         "metrics": metrics,
     }
     METADATA_PATH.write_text(json.dumps(document, indent=2) + "\n")
     print(f"Recorded {context.metadata.version} as the published model: {metrics}")
+
+
+def write_report(results: dict, figures: dict) -> None:
+    REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
+    REPORT_PATH.write_text(json.dumps({"results": results, "figures": figures}, indent=2))
+    print(f"Report: {REPORT_PATH}")
 
 
 def build_context(archive: Path | None = None, checkpoint: Path | None = None) -> CheckContext:
@@ -361,7 +384,12 @@ def main(argv=None) -> None:
     parser.add_argument("--record-published", action="store_true",
                         help="record this archive as the published model")  # fmt: skip
     args = parser.parse_args(argv)
-    context = build_context(args.archive, args.checkpoint)
+    try:
+        context = build_context(args.archive, args.checkpoint)
+    except MetadataError as error:
+        print(f"metadata: FAILED: {error}")
+        write_report({"metadata": {"status": "failed", "message": str(error)}}, {})
+        raise SystemExit("make check failed: metadata") from None
     if args.record_data:
         record_data(context)
     if (args.record_published or not args.record_data) and not context.archive.is_file():
@@ -371,9 +399,7 @@ def main(argv=None) -> None:
     if args.record_data or args.record_published:
         return
     results = run_checks(context, args.aspect or list(ASPECTS), read_skip_list())
-    REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
-    REPORT_PATH.write_text(json.dumps({"results": results, "figures": context.report}, indent=2))
-    print(f"Report: {REPORT_PATH}")
+    write_report(results, context.report)
     failed = [aspect for aspect, result in results.items() if result["status"] == "failed"]
     if failed:
         raise SystemExit(f"make check failed: {', '.join(failed)}")

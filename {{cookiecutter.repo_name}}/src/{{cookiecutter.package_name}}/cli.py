@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import local_store
 from .local_store import ServeError
-from .metadata import load_metadata
+from .metadata import MetadataError, load_metadata
 from .paths import EXAMPLES_DIR, MODEL_STORE, SERVE_DIR, archive_path
 from .publish import PublishError, PublishRequest, publish, read_archive
 from .store import ModelStore, StoreError
@@ -295,7 +295,7 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
-    except (StoreError, PublishError, ServeError, CredentialsError) as error:
+    except (StoreError, PublishError, ServeError, CredentialsError, MetadataError) as error:
         print(f"{args.command} failed: {error}", file=sys.stderr)
         raise SystemExit(1) from None
 

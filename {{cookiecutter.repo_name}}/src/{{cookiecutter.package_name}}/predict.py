@@ -8,13 +8,16 @@ import argparse
 import json
 from pathlib import Path
 
-from .metadata import load_metadata
+from .metadata import MetadataError, load_metadata
 from .paths import archive_path
 from .serving import open_archive
 
 
 def main(argv=None) -> None:
-    metadata = load_metadata()
+    try:
+        metadata = load_metadata()
+    except MetadataError as error:
+        raise SystemExit(f"predict failed: {error}") from None
     default_archive = archive_path(metadata.model_name, metadata.version)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("images", type=Path, nargs="+", help="image files")

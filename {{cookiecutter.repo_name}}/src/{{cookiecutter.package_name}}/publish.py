@@ -13,15 +13,18 @@ keeps serving and no version is left behind.
 """
 
 import hashlib
+import io
 import json
 import shutil
 import time
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+import torch
 
 from .digests import file_sha256
 from .metadata import Metadata
@@ -70,6 +73,56 @@ def read_archive(path: Path, metadata: Metadata) -> ArchiveInfo:
             "run 'make archive' again"
         )
     return ArchiveInfo(path, name, version, model.get("handler", ""), file_sha256(path))
+
+
+# Metadata that the handler reads from the archive's copy.
+SERVED_KEYS = ("model_name", "version", "class_names", "input", "serving")
+# The manifest's timestamp changes on every build.
+VOLATILE_MANIFEST_KEYS = ("createdOn",)
+# torch 2.14 deprecates TorchScript and warns each time a model is loaded.
+TORCHSCRIPT_DEPRECATION = r"`torch\.jit\.load` is deprecated"
+
+
+def torchscript_digest(data: bytes) -> str:
+    """Return the SHA-256 of a TorchScript model's parameters and buffers, by name.
+
+    The file's own bytes change on every trace: a random serialization id,
+    debug tables with the folder it was saved from, and TorchScript's mangled
+    class names, which count up within a process.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", TORCHSCRIPT_DEPRECATION, FutureWarning)
+        model = torch.jit.load(io.BytesIO(data), map_location="cpu")
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        values = tensor.detach().contiguous()
+        digest.update(f"{name} {values.dtype} {tuple(values.shape)}".encode())
+        digest.update(values.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def content_sha256(path: Path) -> str:
+    """Return the SHA-256 of what an archive serves, the same for every rebuild of one model.
+
+    It covers the manifest without its timestamp, the handler, the metadata the
+    handler reads and the model's parameters and buffers.
+    """
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(path) as packed:
+        for name in sorted(packed.namelist()):
+            data = packed.read(name)
+            if name == "MAR-INF/MANIFEST.json":
+                manifest = json.loads(data)
+                for key in VOLATILE_MANIFEST_KEYS:
+                    manifest.pop(key, None)
+                data = json.dumps(manifest, sort_keys=True).encode()
+            elif name == "metadata.json":
+                document = json.loads(data)
+                data = json.dumps({key: document.get(key) for key in SERVED_KEYS}).encode()
+            elif name.endswith(".pt"):
+                data = torchscript_digest(data).encode()
+            digest.update(name.encode() + b"\0" + data)
+    return digest.hexdigest()
 
 
 def hosted_sha256(url: str) -> str:
