@@ -39,11 +39,9 @@ def archive_for_cases(tmp_path_factory, store_server):
 
 @pytest.fixture(scope="module")
 def batching_model(store_server, archive_for_cases):
-    """Register the archive with batching on; yield its URL, auth headers and a PID reader."""
+    """Register the archive with batching on; yield its URL, inference auth and a PID reader."""
     name = load_metadata().model_name
     auth = read_key_file(store_server.key_file)
-    keys = json.loads(store_server.key_file.read_text())
-    headers = {"Authorization": f"Bearer {keys['inference']['key']}"}
     with ModelStore(store_server.management_url, store_server.inference_url, auth) as store:
         store.register(archive_for_cases.name, name, workers=1, batch_size=BATCH_SIZE,
                        max_batch_delay=200)  # fmt: skip
@@ -51,7 +49,7 @@ def batching_model(store_server, archive_for_cases):
         def worker_pids():
             return sorted(worker.pid for worker in store.describe(name, BATCHED_VERSION).workers)
 
-        yield store.prediction_url(name, BATCHED_VERSION), headers, worker_pids
+        yield store.prediction_url(name, BATCHED_VERSION), auth.inference, worker_pids
         store.unregister(name, BATCHED_VERSION)
 
 
@@ -91,25 +89,25 @@ def test_cases_in_process(archive_for_cases, cases, metadata):
     check_equal_pairs(cases, probabilities)
 
 
-def send(url, headers, case):
+def send(url, auth, case):
     """POST one case to url; return the HTTP status and the JSON response."""
     if len(case.parts) == 1 and case.parts[0][0] == "body":
         _, data, content_type = case.parts[0]
-        response = requests.post(url, data=data, headers=headers | {"Content-Type": content_type},
+        response = requests.post(url, data=data, auth=auth, headers={"Content-Type": content_type},
                                  timeout=60)  # fmt: skip
     else:
         files = [(field, (field, data, content_type)) for field, data, content_type in case.parts]
-        response = requests.post(url, files=files, headers=headers, timeout=60)
+        response = requests.post(url, files=files, auth=auth, timeout=60)
     assert response.headers["Content-Type"].startswith("application/json"), case.name
     return response.status_code, response.json()
 
 
 @pytest.mark.serve
 def test_cases_through_batching_server(batching_model, cases, metadata):
-    url, headers, worker_pids = batching_model
+    url, auth, worker_pids = batching_model
     pids_before = worker_pids()
     with concurrent.futures.ThreadPoolExecutor(BATCH_SIZE * 2) as pool:
-        results = list(pool.map(lambda case: send(url, headers, case), cases))
+        results = list(pool.map(lambda case: send(url, auth, case), cases))
 
     probabilities = {}
     for case, (status, document) in zip(cases, results, strict=True):
@@ -120,12 +118,12 @@ def test_cases_through_batching_server(batching_model, cases, metadata):
 
 @pytest.mark.serve
 def test_concurrent_requests_match_single(batching_model, cases):
-    url, headers, _ = batching_model
+    url, auth, _ = batching_model
     chosen = [case for case in cases if case.name in ("png", "jpeg", "grey-png", "palette-png")]
-    alone = [send(url, headers, case) for case in chosen]
+    alone = [send(url, auth, case) for case in chosen]
 
     with concurrent.futures.ThreadPoolExecutor(len(chosen)) as pool:
-        together = list(pool.map(lambda case: send(url, headers, case), chosen))
+        together = list(pool.map(lambda case: send(url, auth, case), chosen))
 
     for (status_alone, single), (status, batched) in zip(alone, together, strict=True):
         assert status_alone == status == 200

@@ -32,12 +32,12 @@ def test_busy_default_port_replaced(monkeypatch):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        taken = busy.getsockname()[1]
-        monkeypatch.setattr(local_store, "DEFAULT_PORTS", (taken, *free_ports()[:2]))
+        busy_port = busy.getsockname()[1]
+        monkeypatch.setattr(local_store, "DEFAULT_PORTS", (busy_port, *free_ports()[:2]))
 
         ports = local_store.choose_ports(None)
 
-    assert taken not in ports
+    assert busy_port not in ports
     assert len(set(ports)) == 5
 
 
@@ -45,11 +45,13 @@ def test_taken_port_rejected(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        taken = busy.getsockname()[1]
+        busy_port = busy.getsockname()[1]
         _, management, metrics = free_ports()
 
-        with pytest.raises(ServeError, match=f"port {taken} on 127.0.0.1 is taken"):
-            local_store.start(tmp_path / "serve", tmp_path / "store", (taken, management, metrics))
+        with pytest.raises(ServeError, match=f"port {busy_port} on 127.0.0.1 is taken"):
+            local_store.start(
+                tmp_path / "serve", tmp_path / "store", (busy_port, management, metrics)
+            )
 
     assert local_store.running(tmp_path / "serve") is None
 

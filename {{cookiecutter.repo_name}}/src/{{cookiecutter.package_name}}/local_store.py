@@ -24,6 +24,8 @@ from pathlib import Path
 import psutil
 import requests
 
+from .store_auth import CredentialsError, read_key_file
+
 DEFAULT_PORTS = (8080, 8081, 8082)  # inference, management, metrics
 # TorchServe always opens its gRPC APIs too; there is no setting to turn them off.
 DEFAULT_GRPC_PORTS = (7070, 7071)  # inference, management
@@ -115,10 +117,10 @@ def choose_ports(requested: tuple[int, int, int] | None) -> tuple[int, ...]:
     each busy one is replaced by a free port.
     """
     if requested is not None:
-        taken = [str(port) for port in requested if not port_is_free(port)]
-        if taken:
+        busy_ports = [str(port) for port in requested if not port_is_free(port)]
+        if busy_ports:
             raise ServeError(
-                f"port {', '.join(taken)} on 127.0.0.1 is taken; stop what listens there, "
+                f"port {', '.join(busy_ports)} on 127.0.0.1 is taken; stop what listens there, "
                 "choose other PORTS, or leave PORTS empty to pick free ports"
             )
         http = list(requested)
@@ -201,15 +203,14 @@ def listening_ports(process: psutil.Process) -> set[int]:
 
 def ping(server: LocalServer) -> bool:
     """Return True once the inference API reports itself healthy on /ping."""
-    headers = {}
+    auth = None
     if server.key_file is not None:
         try:
-            keys = json.loads(server.key_file.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            auth = read_key_file(server.key_file).inference
+        except CredentialsError:  # TorchServe has not written its key file yet
             return False
-        headers["Authorization"] = f"Bearer {keys['inference']['key']}"
     try:
-        response = requests.get(f"{server.inference_url}/ping", headers=headers, timeout=5)
+        response = requests.get(f"{server.inference_url}/ping", auth=auth, timeout=5)
     except requests.RequestException:
         return False
     return response.ok and response.json().get("status") == "Healthy"
@@ -243,7 +244,7 @@ def start(
     model_api: bool = True,
     timeout: float = START_TIMEOUT,
 ) -> LocalServer:
-    """Start TorchServe in the background and wait until it answers; return its record."""
+    """Start TorchServe in the background and wait until it responds; return its record."""
     serve_dir = Path(serve_dir).resolve()
     model_store = Path(model_store).resolve()
     current = running(serve_dir)
@@ -252,12 +253,14 @@ def start(
             f"a local store already runs from {serve_dir} (PID {current.pid}, "
             f"{current.management_url}); stop it first with 'make stop'"
         )
+
     java = java_command()
     ports = choose_ports(ports)
     for folder in (serve_dir / "logs", model_store):
         folder.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(prefix="torchserve-"))
     (serve_dir / "key_file.json").unlink(missing_ok=True)
+
     config = serve_dir / "config.properties"
     urls = allowed_urls if allowed_urls is not None else [f"file://{model_store}/.*"]
     config.write_text(render_config(ports, model_store, urls, token_auth, model_api))
@@ -268,6 +271,7 @@ def start(
         "METRICS_LOCATION": str(serve_dir / "logs"),
         "JAVA_HOME": str(Path(java).resolve().parents[1]),
     }
+
     command = [sys.executable, "-m", "ts.model_server", "--start", "--ncs"]
     command += ["--ts-config", str(config), "--model-store", str(model_store)]
     with open(serve_dir / "console.log", "w") as console:
@@ -281,10 +285,12 @@ def start(
             check=False,
             timeout=60,
         )
+
     pid_file = temporary / ".model_server.pid"
     if not pid_file.is_file():
         shutil.rmtree(temporary, ignore_errors=True)
         raise ServeError(f"TorchServe did not start\n{log_tail(serve_dir)}")
+
     inference, management, metrics = ports[:3]
     server = LocalServer(
         pid=int(pid_file.read_text().strip()),

@@ -1,7 +1,6 @@
 """Load a local TorchServe with concurrent clients and report throughput, latency and memory."""
 
 import concurrent.futures
-import json
 import shutil
 import statistics
 import threading
@@ -19,9 +18,10 @@ from .store_auth import read_key_file
 # Serving settings to compare: (workers, batch size, max batch delay in ms).
 SETTINGS = ((1, 1, 0), (1, 8, 5), (2, 1, 0), (2, 8, 5))
 CLIENTS = (1, 8)
+OCTET_STREAM = {"Content-Type": "application/octet-stream"}
 
 
-def run_clients(url: str, headers: dict, bodies: list[bytes], requests_total: int, clients: int):
+def run_clients(url: str, auth, bodies: list[bytes], requests_total: int, clients: int):
     """Send requests_total POSTs from that many client threads.
 
     Returns the latency of each request and the wall time, in seconds.
@@ -35,7 +35,7 @@ def run_clients(url: str, headers: dict, bodies: list[bytes], requests_total: in
             for index in counter:
                 body = bodies[index % len(bodies)]
                 start = time.perf_counter()
-                response = session.post(url, data=body, headers=headers, timeout=60)
+                response = session.post(url, data=body, auth=auth, headers=OCTET_STREAM, timeout=60)
                 elapsed = time.perf_counter() - start
                 response.raise_for_status()
                 with lock:
@@ -67,9 +67,6 @@ def measure_server(folder: Path, archive: Path, metadata: Metadata, bodies: list
     shutil.copy(archive, store_dir / archive.name)
     server = local_store.start(folder / "serve", store_dir, ports=local_store.free_ports(3))
     try:
-        keys = json.loads(server.key_file.read_text())
-        headers = {"Authorization": f"Bearer {keys['inference']['key']}",
-                   "Content-Type": "application/octet-stream"}  # fmt: skip
         auth = read_key_file(server.key_file)
         name, version = metadata.model_name, metadata.version
         print(f"TorchServe on 127.0.0.1, {requests_total} requests per row; "
@@ -83,8 +80,10 @@ def measure_server(folder: Path, archive: Path, metadata: Metadata, bodies: list
                 store.register(archive.name, name, workers, batch_size, delay)
                 url = store.prediction_url(name, version)
                 for clients in CLIENTS:
-                    run_clients(url, headers, bodies, 20, clients)  # warm-up
-                    latencies, wall = run_clients(url, headers, bodies, requests_total, clients)
+                    run_clients(url, auth.inference, bodies, 20, clients)  # warm-up
+                    latencies, wall = run_clients(
+                        url, auth.inference, bodies, requests_total, clients
+                    )
                     latencies.sort()
                     rate = len(latencies) / wall
                     p50 = statistics.median(latencies) * 1000
