@@ -167,9 +167,12 @@ def pack_version(model_file, version, folder, store_dir):
 
 @pytest.fixture(scope="session")
 def store_archives(tmp_path_factory, store_server):
-    """Archives by version: 1.0.0 and 2.0.0 with other weights, 3.0.0 whose model file
-    does not load, 4.0.0 whose outputs depend on the batch, all in the store's model
-    folder, and 5.0.0 outside it, to be hosted at a URL that the store downloads."""
+    """Archives by version, all in the store's model folder except 5.0.0.
+
+    1.0.0 and 2.0.0 have different weights, the model file of 3.0.0 does not load
+    and the outputs of 4.0.0 depend on the batch. 5.0.0 is hosted at a URL that
+    the store downloads from.
+    """
     folder = tmp_path_factory.mktemp("archives")
     store_dir = Path(store_server.serve_dir).parent / "model-store"
     hosted_dir = folder / "hosted"

@@ -4,7 +4,7 @@ The card goes between the ``card:start`` and ``card:end`` markers of
 README.md. It contains the metadata summary, the benchmark metrics next to the
 published model's, an ROC curve and a confusion matrix (PNG files in
 ``docs/card``), the example patches with the archive's predictions, and how to
-call the endpoint. The text holds
+call the endpoint. The text contains
 no dates and the figures are saved without metadata, so running it again on
 the same model and data gives identical files.
 """

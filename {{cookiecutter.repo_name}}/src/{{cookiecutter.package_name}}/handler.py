@@ -264,8 +264,8 @@ class PatchClassifierHandler(BaseHandler):
     def normalise(self, images: list[torch.Tensor]) -> torch.Tensor:
         """Stack images and normalise them as training did: pixels / 255, then mean and std."""
         if all(image.dtype == torch.uint8 for image in images):
-            # (x / 255 - mean) / std computed as (x - 255 mean) / (255 std), in one
-            # pass over the batch; it differs from the two-step form by rounding only.
+            # (x / 255 - mean) / std is computed as (x - 255 mean) / (255 std) in one
+            # pass over the batch. It differs from the two-step form by rounding only.
             batch = torch.stack(images).to(torch.float32)
             return batch.sub_(self.scaled_mean).div_(self.scaled_std)
         batch = torch.stack([to_unit_range(image) for image in images])

@@ -147,7 +147,7 @@ def write_split(output: Path, split: str, patches: list[Patch], channels: int) -
     with meta_path.open("w", newline="") as file:
         writer = csv.writer(file)
         # region is the band of rows of a source image that this split was cut
-        # from; bands do not overlap, but all splits share the two source images.
+        # from. Bands do not overlap, but all splits share the two source images.
         writer.writerow(["index", "source", "region", "row", "column", "label"])
         for index, patch in enumerate(patches):
             region = f"{patch.source}/{split}"

@@ -98,7 +98,7 @@ class InProcessModel:
 
 
 def worker_value(value, content_type: str):
-    """Decode a body as TorchServe 0.12's worker does before the handler sees it.
+    """Decode a body as TorchServe 0.12's worker does before calling the handler.
 
     JSON bodies become objects and text bodies strings; a body that fails to
     decode is passed on as bytes.
