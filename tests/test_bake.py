@@ -13,6 +13,7 @@ from conftest import TEMPLATE
 TEMPLATE_PROJECT = TEMPLATE / "{{cookiecutter.repo_name}}"
 
 EXPECTED_FILES = {
+    ".cruft.json",
     ".github/workflows/ci.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
@@ -29,48 +30,51 @@ EXPECTED_FILES = {
     "pyproject.toml",
     "requirements.txt",
     "src/pcam_classification/__init__.py",
-    "src/pcam_classification/archive.py",
-    "src/pcam_classification/checks.py",
-    "src/pcam_classification/benchmark.py",
-    "src/pcam_classification/card.py",
-    "src/pcam_classification/cli.py",
-    "src/pcam_classification/data.py",
-    "src/pcam_classification/digests.py",
-    "src/pcam_classification/export.py",
-    "src/pcam_classification/handler.py",
-    "src/pcam_classification/local_store.py",
-    "src/pcam_classification/metadata.py",
+    "src/pcam_classification/scancer/__init__.py",
+    "src/pcam_classification/scancer/archive.py",
+    "src/pcam_classification/scancer/checks.py",
+    "src/pcam_classification/scancer/benchmark.py",
+    "src/pcam_classification/scancer/card.py",
+    "src/pcam_classification/scancer/cli.py",
+    "src/pcam_classification/scancer/data.py",
+    "src/pcam_classification/scancer/digests.py",
+    "src/pcam_classification/scancer/export.py",
+    "src/pcam_classification/scancer/handler.py",
+    "src/pcam_classification/scancer/local_store.py",
+    "src/pcam_classification/scancer/metadata.py",
     "src/pcam_classification/model.py",
     "src/pcam_classification/networks.py",
-    "src/pcam_classification/paths.py",
-    "src/pcam_classification/pcam.py",
-    "src/pcam_classification/predict.py",
-    "src/pcam_classification/publish.py",
-    "src/pcam_classification/sample_data.py",
-    "src/pcam_classification/sample_sources.py",
-    "src/pcam_classification/server_load.py",
-    "src/pcam_classification/serving.py",
-    "src/pcam_classification/store.py",
-    "src/pcam_classification/store_auth.py",
-    "src/pcam_classification/train.py",
+    "src/pcam_classification/scancer/paths.py",
+    "src/pcam_classification/scancer/pcam.py",
+    "src/pcam_classification/scancer/predict.py",
+    "src/pcam_classification/scancer/publish.py",
+    "src/pcam_classification/scancer/sample_data.py",
+    "src/pcam_classification/scancer/sample_sources.py",
+    "src/pcam_classification/scancer/server_load.py",
+    "src/pcam_classification/scancer/serving.py",
+    "src/pcam_classification/scancer/store.py",
+    "src/pcam_classification/scancer/store_auth.py",
+    "src/pcam_classification/scancer/train.py",
+    "src/pcam_classification/scancer/upstream.py",
     "tests/conftest.py",
-    "tests/test_archive.py",
-    "tests/test_checks.py",
-    "tests/test_benchmark.py",
-    "tests/test_card.py",
-    "tests/test_cli.py",
-    "tests/test_data.py",
-    "tests/test_export.py",
-    "tests/test_handler.py",
-    "tests/test_handler_cases.py",
-    "tests/test_metadata.py",
-    "tests/image_cases.py",
-    "tests/test_local_store.py",
+    "tests/scancer/test_archive.py",
+    "tests/scancer/test_checks.py",
+    "tests/scancer/test_benchmark.py",
+    "tests/scancer/test_card.py",
+    "tests/scancer/test_cli.py",
+    "tests/scancer/test_data.py",
+    "tests/scancer/test_export.py",
+    "tests/scancer/test_handler.py",
+    "tests/scancer/test_handler_cases.py",
+    "tests/scancer/test_metadata.py",
+    "tests/scancer/image_cases.py",
+    "tests/scancer/test_local_store.py",
     "tests/test_model.py",
-    "tests/test_publish.py",
-    "tests/test_store.py",
-    "tests/test_store_auth.py",
-    "tests/test_train.py",
+    "tests/scancer/test_publish.py",
+    "tests/scancer/test_store.py",
+    "tests/scancer/test_store_auth.py",
+    "tests/scancer/test_train.py",
+    "tests/scancer/test_upstream.py",
 }
 
 
@@ -82,6 +86,34 @@ def test_bake_with_defaults_file_set(bake):
     project = bake()
     assert project.name == "ml-pcam-classification"
     assert project_files(project) == EXPECTED_FILES
+
+
+def ownership_table(readme: str) -> dict[str, str]:
+    """Path -> owner, from the README's table of files and who they belong to."""
+    section = readme.split("## Your files and the template's")[1].split("\n## ")[0]
+    owners = {}
+    for row in section.splitlines():
+        if row.startswith("| `"):
+            paths, owner = row.strip("|").split("|")[:2]
+            owners.update(dict.fromkeys(re.findall(r"`([^`]+)`", paths), owner.strip()))
+    return owners
+
+
+def test_readme_names_the_owner_of_every_file(bake):
+    project = bake()
+    owners = ownership_table((project / "README.md").read_text())
+
+    assert set(owners.values()) == {"you", "template"}
+    for name in project_files(project):
+        matches = [
+            path for path in owners if name == path or name.startswith(f"{path.rstrip('/')}/")
+        ]
+        assert len(matches) == 1, f"{name} matches {matches} in the README's table"
+    scancer = "src/pcam_classification/scancer/"
+    for name in ("handler.py", "export.py", "archive.py", "publish.py"):
+        assert (project / scancer / name).is_file() and owners[scancer] == "template"
+    assert owners[".github/"] == owners["Makefile"] == "template"
+    assert owners["src/pcam_classification/model.py"] == owners["metadata.json"] == "you"
 
 
 def test_bake_leaves_no_template_syntax(bake):

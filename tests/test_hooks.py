@@ -91,4 +91,4 @@ def test_to_slug_examples(pre_gen_hook, text, slug):
 def test_derived_names_follow_dataset(bake):
     project = bake(dataset="camelyon16")
     assert project.name == "ml-camelyon16-classification"
-    assert (project / "src" / "camelyon16_classification" / "handler.py").is_file()
+    assert (project / "src" / "camelyon16_classification" / "scancer" / "handler.py").is_file()

@@ -77,6 +77,7 @@ def test_main_job_on_real_sample(bake):
         assert f"{aspect}: passed" in checked
     report = json.loads((project / "build" / "check" / "report.json").read_text())
     assert report["figures"]["benchmark"]["metrics"]["auc"] >= 0.95
+    assert report["template"]["state"] == "current", report["template"]
 
     make(project, "card")
     card_files = [project / "README.md", *sorted((project / "docs" / "card").glob("*.png"))]

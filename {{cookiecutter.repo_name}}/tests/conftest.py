@@ -12,15 +12,15 @@ import torch
 from PIL import Image
 from torch.jit import TracerWarning
 
-from {{ cookiecutter.package_name }} import local_store
-from {{ cookiecutter.package_name }}.archive import pack
-from {{ cookiecutter.package_name }}.data import SPLITS, split_paths
-from {{ cookiecutter.package_name }}.export import save, trace
-from {{ cookiecutter.package_name }}.metadata import METADATA_PATH, load_metadata
 from {{ cookiecutter.package_name }}.model import PatchClassifier
-from {{ cookiecutter.package_name }}.paths import archive_path
-from {{ cookiecutter.package_name }}.store import ModelStore
-from {{ cookiecutter.package_name }}.store_auth import read_key_file
+from {{ cookiecutter.package_name }}.scancer import local_store
+from {{ cookiecutter.package_name }}.scancer.archive import pack
+from {{ cookiecutter.package_name }}.scancer.data import SPLITS, split_paths
+from {{ cookiecutter.package_name }}.scancer.export import save, trace
+from {{ cookiecutter.package_name }}.scancer.metadata import METADATA_PATH, load_metadata
+from {{ cookiecutter.package_name }}.scancer.paths import archive_path
+from {{ cookiecutter.package_name }}.scancer.store import ModelStore
+from {{ cookiecutter.package_name }}.scancer.store_auth import read_key_file
 
 PATCHES_PER_SPLIT = 12
 LOOPBACK_URLS = r"http://127\.0\.0\.1:[0-9]+/.*"

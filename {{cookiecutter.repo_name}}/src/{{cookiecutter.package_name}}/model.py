@@ -13,8 +13,8 @@ from torchmetrics.classification import (
     MulticlassF1Score,
 )
 
-from .metadata import load_metadata
 from .networks import build_network
+from .scancer.metadata import load_metadata
 
 
 def classification_metrics(num_classes: int) -> MetricCollection:

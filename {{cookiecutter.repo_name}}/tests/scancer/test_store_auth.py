@@ -3,8 +3,12 @@ import json
 import pytest
 import requests
 
-from {{ cookiecutter.package_name }}.store import StoreError, check_url
-from {{ cookiecutter.package_name }}.store_auth import CredentialsError, read_key_file, store_auth
+from {{ cookiecutter.package_name }}.scancer.store import StoreError, check_url
+from {{ cookiecutter.package_name }}.scancer.store_auth import (
+    CredentialsError,
+    read_key_file,
+    store_auth,
+)
 
 URL = "https://models.example.org:8443"
 

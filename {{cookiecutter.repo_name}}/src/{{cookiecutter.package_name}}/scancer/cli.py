@@ -1,8 +1,7 @@
 """Serve the model locally and manage it in a TorchServe model store.
 
-Usage: ``python -m {{ cookiecutter.package_name }}.cli COMMAND [OPTIONS]``; the Makefile's
-serve, stop, publish, models, describe, scale, default and unpublish targets
-call it. Without --store-url every command works on the local store that
+The Makefile's serve, stop, publish, models, describe, scale, default and
+unpublish targets call it. Without --store-url every command works on the local store that
 'make serve' started. Credentials come from the environment, see store_auth.
 """
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from {{ cookiecutter.package_name }}.metadata import METADATA_PATH, load_metadata
-from {{ cookiecutter.package_name }}.serving import open_archive
-from {{ cookiecutter.package_name }}.store import ModelStore
-from {{ cookiecutter.package_name }}.store_auth import read_key_file
+from {{ cookiecutter.package_name }}.scancer.metadata import METADATA_PATH, load_metadata
+from {{ cookiecutter.package_name }}.scancer.serving import open_archive
+from {{ cookiecutter.package_name }}.scancer.store import ModelStore
+from {{ cookiecutter.package_name }}.scancer.store_auth import read_key_file
 
 from conftest import pack_version, traced_classifier
 from image_cases import build_cases

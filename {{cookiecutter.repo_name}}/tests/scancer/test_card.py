@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 
-from {{ cookiecutter.package_name }} import card, checks
-from {{ cookiecutter.package_name }}.archive import pack
-from {{ cookiecutter.package_name }}.metadata import METADATA_PATH, load_document
+from {{ cookiecutter.package_name }}.scancer import card, checks
+from {{ cookiecutter.package_name }}.scancer.archive import pack
+from {{ cookiecutter.package_name }}.scancer.metadata import METADATA_PATH, load_document
 
 
 @pytest.fixture

@@ -7,14 +7,14 @@ import torch
 from torchvision.datasets import PCAM
 from torchvision.transforms.functional import pil_to_tensor
 
-from {{ cookiecutter.package_name }}.data import (
+from {{ cookiecutter.package_name }}.scancer.data import (
     DataError,
     PCamDataModule,
     PCamDataset,
     check_split,
     split_paths,
 )
-from {{ cookiecutter.package_name }}.pcam import prepare, unpack
+from {{ cookiecutter.package_name }}.scancer.pcam import prepare, unpack
 
 from conftest import PATCHES_PER_SPLIT, write_pcam_split
 

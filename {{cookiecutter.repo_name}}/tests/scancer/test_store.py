@@ -5,10 +5,15 @@ import threading
 import pytest
 import requests
 
-from {{ cookiecutter.package_name }} import local_store
-from {{ cookiecutter.package_name }}.publish import PublishError, PublishRequest, publish, read_archive
-from {{ cookiecutter.package_name }}.store import ModelStore, StoreError
-from {{ cookiecutter.package_name }}.store_auth import StoreAuth, store_auth
+from {{ cookiecutter.package_name }}.scancer import local_store
+from {{ cookiecutter.package_name }}.scancer.publish import (
+    PublishError,
+    PublishRequest,
+    publish,
+    read_archive,
+)
+from {{ cookiecutter.package_name }}.scancer.store import ModelStore, StoreError
+from {{ cookiecutter.package_name }}.scancer.store_auth import StoreAuth, store_auth
 
 from conftest import free_ports, start_store
 

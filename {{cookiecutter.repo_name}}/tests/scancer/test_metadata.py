@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from {{ cookiecutter.package_name }}.metadata import METADATA_PATH, MetadataError, load_document
+from {{ cookiecutter.package_name }}.scancer.metadata import METADATA_PATH, MetadataError, load_document
 
 
 def write_changed(tmp_path, change):

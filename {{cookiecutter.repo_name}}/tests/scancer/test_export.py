@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from {{ cookiecutter.package_name }}.export import (
+from {{ cookiecutter.package_name }}.scancer.export import (
     ExportError,
     best_checkpoint,
     check_against_eager,

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from {{ cookiecutter.package_name }}.archive import pack
-from {{ cookiecutter.package_name }}.metadata import METADATA_PATH
-from {{ cookiecutter.package_name }}.serving import open_archive
+from {{ cookiecutter.package_name }}.scancer.archive import pack
+from {{ cookiecutter.package_name }}.scancer.metadata import METADATA_PATH
+from {{ cookiecutter.package_name }}.scancer.serving import open_archive
 
 from conftest import png_of
 

@@ -6,7 +6,7 @@ those are missing too, torchvision downloads them (this needs gdown and
 network access to the PCam release). A folder with a ``provenance.json``, such as the
 built-in sample, is checked against the SHA-256 digests recorded there.
 
-Usage: ``python -m {{ cookiecutter.package_name }}.pcam [--data-dir data/pcam]``
+Run by ``make data``; option: --data-dir DIR (default data/pcam).
 """
 
 import argparse

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from {{ cookiecutter.package_name }} import train
+from {{ cookiecutter.package_name }}.scancer import train
 
 CONFIGS = ["-c", "configs/data.yaml", "-c", "configs/model.yaml", "-c", "configs/trainer.yaml"]
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from {{ cookiecutter.package_name }} import benchmark, server_load
+from {{ cookiecutter.package_name }}.scancer import benchmark, server_load
 
 from conftest import pack_version, traced_classifier
 

@@ -15,9 +15,11 @@ fix:
 - archive: the manifest matches the metadata, and the archive loads in a real
   TorchServe and answers the example images as it does in-process.
 
-Aspects are skipped only through ``checks/skip.yaml``. The report goes to
-``build/check/report.json``. Usage: ``python -m {{ cookiecutter.package_name }}.checks
-[--aspect NAME ...] [--record-data] [--record-published]``.
+Aspects are skipped only through ``checks/skip.yaml``. Before the aspects, a
+line says whether the template has changes this repository lacks: a warning
+with the update command, never a failure. The report goes to
+``build/check/report.json``. Run by ``make check``, ``make record-data`` and
+``make record-published``; options: --aspect NAME, --record-data, --record-published.
 """
 
 import argparse
@@ -64,6 +66,7 @@ from .publish import (
 from .serving import open_archive
 from .store import ModelStore
 from .store_auth import read_key_file
+from .upstream import TemplateStatus, print_status, template_status
 
 ASPECTS = ("metadata", "data", "parity", "benchmark", "archive")
 SKIP_LIST = REPOSITORY_ROOT / "checks" / "skip.yaml"
@@ -354,9 +357,14 @@ def record_published(context: CheckContext) -> None:
     print(f"Recorded {context.metadata.version} as the published model: {metrics}")
 
 
-def write_report(results: dict, figures: dict) -> None:
+def write_report(results: dict, figures: dict, template: TemplateStatus | None) -> None:
+    report = {
+        "results": results,
+        "figures": figures,
+        "template": template.as_dict() if template else None,
+    }
     REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
-    REPORT_PATH.write_text(json.dumps({"results": results, "figures": figures}, indent=2))
+    REPORT_PATH.write_text(json.dumps(report, indent=2))
     print(f"Report: {REPORT_PATH}")
 
 
@@ -384,11 +392,15 @@ def main(argv=None) -> None:
     parser.add_argument("--record-published", action="store_true",
                         help="record this archive as the published model")  # fmt: skip
     args = parser.parse_args(argv)
+    template = None
+    if not (args.record_data or args.record_published):
+        template = template_status()
+        print_status(template)
     try:
         context = build_context(args.archive, args.checkpoint)
     except MetadataError as error:
         print(f"metadata: FAILED: {error}")
-        write_report({"metadata": {"status": "failed", "message": str(error)}}, {})
+        write_report({"metadata": {"status": "failed", "message": str(error)}}, {}, template)
         raise SystemExit("make check failed: metadata") from None
     if args.record_data:
         record_data(context)
@@ -399,7 +411,7 @@ def main(argv=None) -> None:
     if args.record_data or args.record_published:
         return
     results = run_checks(context, args.aspect or list(ASPECTS), read_skip_list())
-    write_report(results, context.report)
+    write_report(results, context.report, template)
     failed = [aspect for aspect, result in results.items() if result["status"] == "failed"]
     if failed:
         raise SystemExit(f"make check failed: {', '.join(failed)}")

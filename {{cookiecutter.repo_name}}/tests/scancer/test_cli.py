@@ -1,6 +1,6 @@
 import pytest
 
-from {{ cookiecutter.package_name }} import cli, local_store
+from {{ cookiecutter.package_name }}.scancer import cli, local_store
 
 from conftest import free_ports, pack_version, traced_classifier
 

@@ -4,10 +4,15 @@ import threading
 
 import pytest
 
-from {{ cookiecutter.package_name }}.cli import describe_model, unpublish
-from {{ cookiecutter.package_name }}.publish import PublishError, PublishRequest, publish, read_archive
-from {{ cookiecutter.package_name }}.serving import open_archive
-from {{ cookiecutter.package_name }}.store import StoreError
+from {{ cookiecutter.package_name }}.scancer.cli import describe_model, unpublish
+from {{ cookiecutter.package_name }}.scancer.publish import (
+    PublishError,
+    PublishRequest,
+    publish,
+    read_archive,
+)
+from {{ cookiecutter.package_name }}.scancer.serving import open_archive
+from {{ cookiecutter.package_name }}.scancer.store import StoreError
 
 pytestmark = pytest.mark.serve
 

@@ -14,7 +14,7 @@ Steps:
 4. Write the HDF5 files, a metadata CSV per split, provenance.json and a few
    example PNG images.
 
-Usage: ``python -m {{ cookiecutter.package_name }}.sample_data [--output data/sample]``
+Run by ``make sample-data``; option: --output DIR (default data/sample).
 """
 
 import argparse

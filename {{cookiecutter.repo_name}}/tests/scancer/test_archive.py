@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from {{ cookiecutter.package_name }}.archive import ArchiveError, check_handler_parity, pack
-from {{ cookiecutter.package_name }}.metadata import METADATA_PATH
+from {{ cookiecutter.package_name }}.scancer.archive import ArchiveError, check_handler_parity, pack
+from {{ cookiecutter.package_name }}.scancer.metadata import METADATA_PATH
 
 
 def test_handler_parity_on_test_split(tmp_path, traced_file, checkpoint, pcam_dir, metadata):

@@ -1,7 +1,7 @@
 """Run the archived handler in this process on image files and print its JSON.
 
-The output is what the server returns for each image. Usage:
-``python -m {{ cookiecutter.package_name }}.predict IMAGE [IMAGE ...] [--archive PATH]``
+The output is what the server returns for each image. Run by ``make predict``
+(IMAGE=... for other files); option: --archive PATH.
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """Measure the handler's cost against decode plus model, a stock-style path and TorchServe.
 
-Usage: ``python -m {{ cookiecutter.package_name }}.benchmark [--rounds N] [--requests N]``.
+Run by ``make benchmark``; options: --rounds N, --requests N, --no-server.
 It needs ``make archive`` and example images (``make sample-data``), and
 prints figures only: the targets are read from them, never asserted.
 

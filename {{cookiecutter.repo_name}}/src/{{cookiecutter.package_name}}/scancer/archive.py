@@ -8,7 +8,7 @@ Steps:
    patch and compare its probabilities with the Lightning model's.
 4. Move the archive into ``build/model-store`` as ``<model>-<version>.mar``.
 
-Usage: ``python -m {{ cookiecutter.package_name }}.archive [--checkpoint PATH] [--data-dir DIR]``
+Run by ``make archive``; options: --checkpoint PATH, --data-dir DIR.
 """
 
 import argparse

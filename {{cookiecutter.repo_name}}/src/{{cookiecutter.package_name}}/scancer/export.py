@@ -5,7 +5,8 @@ Export fails when the tracer warns (data-dependent control flow makes a trace
 that is only right for the example input) and when the traced model differs
 from the eager model by more than TOLERANCE at any of CHECK_BATCH_SIZES.
 
-Usage: ``python -m {{ cookiecutter.package_name }}.export [--checkpoint PATH] [--output build/model.pt]``
+Run by ``make export``; options: --checkpoint PATH, --output PATH
+(default build/model.pt).
 """
 
 import argparse
@@ -18,8 +19,8 @@ import lightning as L
 import torch
 from torch import nn
 
+from ..model import PatchClassifier
 from .metadata import REPOSITORY_ROOT, Metadata, load_metadata
-from .model import PatchClassifier
 from .train import BEST_CHECKPOINT_RECORD
 
 log = logging.getLogger(__name__)

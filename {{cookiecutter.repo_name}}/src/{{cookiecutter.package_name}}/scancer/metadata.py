@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jsonschema
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
 METADATA_PATH = REPOSITORY_ROOT / "metadata.json"
 SCHEMA_PATH = REPOSITORY_ROOT / "metadata.schema.json"
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from {{ cookiecutter.package_name }} import local_store
-from {{ cookiecutter.package_name }}.local_store import ServeError
+from {{ cookiecutter.package_name }}.scancer import local_store
+from {{ cookiecutter.package_name }}.scancer.local_store import ServeError
 
 from conftest import free_ports, start_store
 

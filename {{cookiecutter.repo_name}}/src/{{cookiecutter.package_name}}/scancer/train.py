@@ -1,7 +1,7 @@
 """Train the patch classifier with LightningCLI.
 
-Usage: ``python -m {{ cookiecutter.package_name }}.train fit -c configs/data.yaml
--c configs/model.yaml -c configs/trainer.yaml [--trainer.max_epochs=20 ...]``.
+Run by ``make train``, which passes ``fit`` and the three files in configs/;
+LightningCLI options such as --trainer.max_epochs=20 go in ARGS.
 After ``fit`` it tests the best checkpoint and records its path and metrics
 in ``build/best-checkpoint.json``, which ``export`` reads.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 
 from lightning.pytorch.cli import LightningCLI
 
+from ..model import PatchClassifier
 from .data import PCamDataModule
 from .metadata import REPOSITORY_ROOT
-from .model import PatchClassifier
 
 BEST_CHECKPOINT_RECORD = REPOSITORY_ROOT / "build" / "best-checkpoint.json"
 

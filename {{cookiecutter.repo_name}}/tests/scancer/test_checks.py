@@ -8,12 +8,13 @@ import pytest
 import torch
 from torch.jit import TracerWarning
 
-from {{ cookiecutter.package_name }} import checks
-from {{ cookiecutter.package_name }}.archive import pack
-from {{ cookiecutter.package_name }}.export import save, trace
-from {{ cookiecutter.package_name }}.metadata import METADATA_PATH, MetadataError, load_document
 from {{ cookiecutter.package_name }}.model import PatchClassifier
-from {{ cookiecutter.package_name }}.publish import content_sha256
+from {{ cookiecutter.package_name }}.scancer import checks
+from {{ cookiecutter.package_name }}.scancer.archive import pack
+from {{ cookiecutter.package_name }}.scancer.export import save, trace
+from {{ cookiecutter.package_name }}.scancer.metadata import METADATA_PATH, MetadataError, load_document
+from {{ cookiecutter.package_name }}.scancer.publish import content_sha256
+from {{ cookiecutter.package_name }}.scancer.upstream import TemplateStatus
 
 from conftest import pack_version, traced_classifier
 
@@ -195,6 +196,7 @@ def test_other_weights_change_content_digest(context, tmp_path, metadata):
 
 def test_invalid_metadata_fails_check(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(checks, "REPORT_PATH", tmp_path / "report.json")
+    monkeypatch.setattr(checks, "template_status", lambda: TemplateStatus("current", "current"))
     monkeypatch.setattr(
         checks, "load_document", lambda: (_ for _ in ()).throw(MetadataError("version: 'v2'"))
     )
@@ -205,3 +207,19 @@ def test_invalid_metadata_fails_check(tmp_path, monkeypatch, capsys):
     assert "metadata: FAILED: version: 'v2'" in capsys.readouterr().out
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["results"]["metadata"]["status"] == "failed"
+
+
+def test_template_behind_warns_without_failing(context, tmp_path, monkeypatch, capsys):
+    behind = TemplateStatus("behind", "2 template commits behind; update with 'make update'")
+    monkeypatch.setattr(checks, "REPORT_PATH", tmp_path / "report.json")
+    monkeypatch.setattr(checks, "build_context", lambda *args: context)
+    monkeypatch.setattr(checks, "template_status", lambda: behind)
+
+    checks.main(["--aspect", "metadata"])
+
+    output = capsys.readouterr().out.splitlines()
+    assert output[0] == "template: WARNING: 2 template commits behind; update with 'make update'"
+    assert "metadata: passed" in output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["template"]["state"] == "behind"
+    assert report["results"]["metadata"] == {"status": "passed"}
