@@ -1,28 +1,100 @@
-"""Normalise metadata.json and print the commands that take the new repository to a served model.
+"""Finish the new repository: normalise metadata.json, link the template, print next steps.
 
 metadata.json is rewritten as json.dumps with indent 2 writes it, so that
 'make record-data' and 'make record-published', which write it the same way,
 change only the fields they record.
+
+.cruft.json records the template's address and commit and the answers given,
+in the format cruft writes, so that 'cruft check', 'cruft diff' and
+'make update' (cruft update) work on a repository baked with plain cookiecutter.
+cruft runs this hook too, with "_commit" in the context; it writes .cruft.json
+itself then, and the hook stays quiet.
 """
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
+from cookiecutter.config import get_user_config
+from cookiecutter.repository import expand_abbreviations, is_repo_url
+
 METADATA = Path("metadata.json")
-METADATA.write_text(json.dumps(json.loads(METADATA.read_text()), indent=2) + "\n")
+CRUFT_FILE = Path(".cruft.json")
+# Cookiecutter renders its context into the next line as a JSON string literal.
+CONTEXT = json.loads({{cookiecutter | jsonify | tojson}})  # noqa: F821
+# Context entries that describe this run on this machine, not the template or the answers.
+RUN_ENTRIES = ("_output_dir", "_repo_dir", "_checkout")
 
-REPO_NAME = "{{ cookiecutter.repo_name }}"
-MODEL_NAME = "{{ cookiecutter.model_name }}"
 
-print(
-    f"""
-Created {REPO_NAME}. Next:
+def template_address(context: dict) -> str:
+    """Return the template as cruft clones it: a URL with abbreviations expanded, or a path."""
+    source = context["_template"]
+    expanded = expand_abbreviations(source, get_user_config()["abbreviations"])
+    if is_repo_url(expanded):
+        return expanded
+    return str(template_folder(context))
 
-    cd {REPO_NAME}
+
+def template_folder(context: dict) -> Path:
+    """Return the folder cookiecutter read the template from (a clone for a URL)."""
+    folder = Path(context["_repo_dir"]).expanduser()
+    if not folder.is_absolute():
+        # Hooks run inside the new project; the shell's PWD is where cookiecutter started.
+        folder = Path(os.environ.get("PWD", ".")) / folder
+    return folder.resolve()
+
+
+def git(folder: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(folder), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def link_template(context: dict) -> str:
+    """Write .cruft.json; return a line for the summary."""
+    folder = template_folder(context)
+    try:
+        commit = git(folder, "rev-parse", "HEAD")
+        changed = git(folder, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return (
+            f"Warning: {folder} is not a git checkout, so no .cruft.json was written and "
+            "'make update' cannot take template changes. Bake from the template's git "
+            "repository (cookiecutter gh:scancer-org/template) to get one."
+        )
+    address = template_address(context)
+    answers = {key: value for key, value in context.items() if key not in RUN_ENTRIES}
+    answers.update(_template=address, _commit=commit)
+    state = {
+        "template": address,
+        "commit": commit,
+        "checkout": context.get("_checkout"),
+        "context": {"cookiecutter": answers},
+        "directory": None,
+        "skip": [],
+    }
+    CRUFT_FILE.write_text(json.dumps(state, ensure_ascii=False, indent=2) + "\n")
+    line = f".cruft.json links {address} at {commit[:12]}; 'make update' takes its changes."
+    if changed:
+        line += f"\nWarning: {folder} has uncommitted changes, which the recorded commit lacks."
+    return line
+
+
+def next_steps(link_line: str) -> str:
+    repo_name = CONTEXT["repo_name"]
+    model_name = CONTEXT["model_name"]
+    return f"""
+Created {repo_name}.
+{link_line}
+
+Next:
+
+    cd {repo_name}
     make venv           # pinned dependencies in .venv (about 6 GB with torch)
     make sample-data    # real H&E sample in data/sample, examples/*.png
     make train          # train; prints the best checkpoint and its metrics
-    make archive        # trace, check through the handler, pack {MODEL_NAME}-<version>.mar
+    make archive        # trace, check through the handler, pack {model_name}-<version>.mar
     make predict        # in-process, the JSON the server would return per examples/*.png
     make serve          # local TorchServe on 127.0.0.1 (Java 17), archive published
     make stop
@@ -32,4 +104,8 @@ Created {REPO_NAME}. Next:
 
 `make help` lists every target.
 """
-)
+
+
+METADATA.write_text(json.dumps(json.loads(METADATA.read_text()), indent=2) + "\n")
+if "_commit" not in CONTEXT:
+    print(next_steps(link_template(CONTEXT)))
