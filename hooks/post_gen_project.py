@@ -64,7 +64,11 @@ def link_template(context: dict) -> str:
             "repository (cookiecutter gh:scancer-org/template) to get one."
         )
     address = template_address(context)
-    answers = {key: value for key, value in context.items() if key not in RUN_ENTRIES}
+    # In cookiecutter.json's order, as cruft writes them on update.
+    order = [
+        key for key in json.loads((folder / "cookiecutter.json").read_text()) if key in context
+    ]
+    answers = {key: context[key] for key in order + sorted(context) if key not in RUN_ENTRIES}
     answers.update(_template=address, _commit=commit)
     state = {
         "template": address,

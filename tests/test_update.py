@@ -137,6 +137,7 @@ def test_update_keeps_contributor_changes(template_repo, project):
     assert metadata["intended_use"].startswith("Tumour screening")
     assert "\nTrained on our lab's slides.\n" in (project / "README.md").read_text()
     assert json.loads((project / ".cruft.json").read_text())["commit"] == latest
+    assert git(project, "diff", "--numstat", "HEAD", "--", ".cruft.json") == "2\t2\t.cruft.json"
     commit_all(project, "Take the template's changes")
     assert "template: up to date with" in make(project, "check").stdout
 
@@ -150,7 +151,10 @@ def test_update_reports_conflict(template_repo, project):
     updated = make(project, "update")
 
     assert updated.returncode != 0
-    assert "make update: the template's changes meet local changes in Makefile." in updated.stderr
+    assert (
+        "make update: the template's changes meet local changes: resolve the conflicts in "
+        "Makefile (between <<<<<<< and ======= is yours"
+    ) in updated.stderr
     makefile = (project / "Makefile").read_text()
     assert "<<<<<<<" in makefile
     assert "WORKERS ?= 2" in makefile
@@ -164,6 +168,19 @@ def test_update_with_nothing_new(project):
     assert updated.returncode == 0, updated.stderr
     assert "Nothing to update" in updated.stdout
     assert git(project, "status", "--porcelain") == ""
+
+
+def test_template_commit_outside_generated_files(template_repo, project):
+    (template_repo / "tests" / "test_cookiecutter_answers.py").write_text("")
+    latest = commit_all(template_repo, "Test the template only")
+
+    assert "template: up to date with" in make(project, "check").stdout
+    updated = make(project, "update")
+
+    assert f"\nNo generated file changed; .cruft.json now records {latest[:12]}." in (
+        updated.stdout
+    )
+    assert git(project, "diff", "--name-only", "HEAD") == ".cruft.json"
 
 
 def test_bake_from_plain_folder_warns(tmp_path, capfd):

@@ -12,6 +12,9 @@ from {{ cookiecutter.package_name }}.scancer.upstream import (
     update,
 )
 
+# A folder name that matches the template's project folder pattern.
+PROJECT = "{cookiecutter.repo_name}"
+
 
 @pytest.fixture(autouse=True)
 def git_identity(monkeypatch):
@@ -44,9 +47,9 @@ def template(tmp_path):
     return folder
 
 
-def link(project, template, commit):
+def link(project, template, commit, skip=()):
     project.mkdir(exist_ok=True)
-    state = {"template": str(template), "commit": commit, "checkout": None, "context": {}}
+    state = {"template": str(template), "commit": commit, "checkout": None, "skip": list(skip)}
     (project / CRUFT_FILE).write_text(json.dumps(state))
 
 
@@ -74,15 +77,24 @@ def test_counts_only_commits_that_change_generated_files(tmp_path, template):
     assert template_status(tmp_path / "project").state == "current"
 
     commit_file(template, "hooks/post_gen_project.py", "print()\n")
-    commit_file(template, "tests/test_bake.py", "")
+    commit_file(template, f"{PROJECT}/Makefile", "all:\n")
+    commit_file(template, "tests/test_cookiecutter.py", "")
     latest = commit_file(template, "README.md", "Template\n")
     status = template_status(tmp_path / "project")
 
-    assert (status.state, status.behind_by, status.latest) == ("behind", 1, latest)
+    assert (status.state, status.behind_by, status.latest) == ("behind", 2, latest)
     assert status.message == (
-        f"1 template commit behind {template} ({recorded[:12]} -> {latest[:12]}); "
+        f"2 template commits behind {template} ({recorded[:12]} -> {latest[:12]}); "
         "update with 'make update'"
     )
+
+
+def test_skipped_paths_are_not_counted(tmp_path, template):
+    link(tmp_path / "project", template, git(template, "rev-parse", "HEAD"), skip=["docs/"])
+
+    commit_file(template, f"{PROJECT}/docs/notes.md", "Notes\n")
+
+    assert template_status(tmp_path / "project").state == "current"
 
 
 def test_warning_is_an_annotation_on_github_actions(monkeypatch, capsys):
@@ -120,5 +132,5 @@ def test_update_refuses_local_changes(tmp_path, template):
     git(project, "commit", "--quiet", "-m", "Start")
     (project / "model.py").write_text("")
 
-    with pytest.raises(UpdateError, match="the work tree has changes; commit or stash them"):
+    with pytest.raises(UpdateError, match=r"the work tree has changes \(model.py\); commit or"):
         update(project)

@@ -10,6 +10,8 @@ Run by ``make update``; ``make check`` prints the status.
 """
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -20,9 +22,8 @@ from pathlib import Path
 from .metadata import REPOSITORY_ROOT
 
 CRUFT_FILE = ".cruft.json"
-# Template paths that shape a generated repository: the project folder (its
-# name contains "cookiecutter."), cookiecutter.json and the hooks.
-TEMPLATE_PATHS = ("*cookiecutter.*", "hooks")
+# The template's project folder: the top-level folder named "{...cookiecutter....}".
+PROJECT_FOLDER = "{*cookiecutter.*}"
 GIT_TIMEOUT = 120
 UPDATE_COMMAND = "make update"
 
@@ -57,12 +58,31 @@ def read_state(root: Path = REPOSITORY_ROOT) -> dict:
 
 
 def git(*args: str, cwd: Path | None = None) -> str:
+    # A private template must fail here rather than wait for a password.
+    environment = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     result = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT
+        ["git", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=GIT_TIMEOUT,
     )
     if result.returncode != 0:
         raise subprocess.CalledProcessError(result.returncode, result.args, stderr=result.stderr)
     return result.stdout.strip()
+
+
+def template_paths(skipped: list[str]) -> list[str]:
+    """Git pathspecs of what shapes a generated repository, less the paths cruft skips."""
+    paths = [f":(glob){PROJECT_FOLDER}/**", ":(glob)cookiecutter.json", ":(glob)hooks/**"]
+    for path in skipped:
+        path = path.strip("/")
+        paths += [
+            f":(glob,exclude){PROJECT_FOLDER}/{path}",
+            f":(glob,exclude){PROJECT_FOLDER}/{path}/**",
+        ]
+    return paths
 
 
 def template_status(root: Path = REPOSITORY_ROOT) -> TemplateStatus:
@@ -88,8 +108,10 @@ def template_status(root: Path = REPOSITORY_ROOT) -> TemplateStatus:
             )
         latest = git("rev-parse", "HEAD", cwd=Path(clone))
         try:
-            count = git("rev-list", "--count", f"{recorded}..{latest}", "--", *TEMPLATE_PATHS,
-                        cwd=Path(clone))  # fmt: skip
+            paths = template_paths(state.get("skip", []))
+            count = git(
+                "rev-list", "--count", f"{recorded}..{latest}", "--", *paths, cwd=Path(clone)
+            )
         except subprocess.CalledProcessError:
             return TemplateStatus(
                 "unknown",
@@ -124,19 +146,52 @@ def print_status(status: TemplateStatus) -> None:
         print(f"::warning title=Template update::{status.message}")
 
 
-def unresolved_files(root: Path) -> list[str]:
-    """Files git lists as unmerged, and rejected hunks cruft left beside files."""
-    unmerged = git("diff", "--name-only", "--diff-filter=U", cwd=root).splitlines()
-    rejected = git("ls-files", "--others", "--exclude-standard", "--", "*.rej", cwd=root)
-    return sorted(set(unmerged) | set(rejected.splitlines()))
+def changed_files(root: Path) -> list[str]:
+    """Files that differ from HEAD, staged or not, and untracked files."""
+    changed = git("diff", "--name-only", "HEAD", cwd=root).splitlines()
+    untracked = git("ls-files", "--others", "--exclude-standard", cwd=root).splitlines()
+    return sorted(set(changed) | set(untracked))
 
 
-def update(root: Path = REPOSITORY_ROOT) -> str:
-    """Apply the template's changes since the recorded commit; return what to do next."""
+def conflict_message(root: Path) -> str | None:
+    """Name the files git left unmerged and the rejected hunks cruft wrote, and how to resolve."""
+    unmerged = git("diff", "--name-only", "--diff-filter=U", cwd=root).split()
+    rejected = git("ls-files", "--others", "--exclude-standard", "--", "*.rej", cwd=root).split()
+    steps = []
+    if unmerged:
+        steps.append(
+            f"resolve the conflicts in {', '.join(unmerged)} (between <<<<<<< and ======= "
+            "is yours, between ======= and >>>>>>> the template's), then 'git add' them"
+        )
+    if rejected:
+        steps.append(f"apply the hunks in {', '.join(rejected)} by hand, then delete those files")
+    if not steps:
+        return None
+    return (
+        "the template's changes meet local changes: "
+        + "; ".join(steps)
+        + ". Everything else is applied; commit it all with .cruft.json"
+    )
+
+
+def run_cruft_update(root: Path, state: dict) -> None:
+    """Run cruft update without prompts; cruft's own summary is replaced by ours."""
     import cruft  # imported here: only updates need it
     from cruft.exceptions import CruftError
 
-    state = read_state(root)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            cruft.update(root, skip_apply_ask=True, checkout=state.get("checkout"))
+    except CruftError as error:
+        detail = str(error).splitlines()[0]
+        raise UpdateError(
+            f"cannot take changes from the template at {state['template']} ({detail}); "
+            f'correct "template" in {CRUFT_FILE} if it has moved'
+        ) from None
+
+
+def check_work_tree(root: Path) -> None:
+    """Refuse to update outside git or over uncommitted changes, so nothing mixes with them."""
     try:
         git("rev-parse", "--is-inside-work-tree", cwd=root)
     except subprocess.CalledProcessError:
@@ -144,25 +199,36 @@ def update(root: Path = REPOSITORY_ROOT) -> str:
             f"{root} is not a git repository; cruft merges template changes through git: "
             "run 'git init && git add -A && git commit -m \"Start from the template\"' first"
         ) from None
-    if git("status", "--porcelain", cwd=root):
-        raise UpdateError("the work tree has changes; commit or stash them, then run it again")
-    try:
-        cruft.update(root, skip_apply_ask=True, checkout=state.get("checkout"))
-    except CruftError as error:
-        raise UpdateError(f"cruft could not update from {state['template']}: {error}") from None
-    unresolved = unresolved_files(root)
-    if unresolved:
+    changed = changed_files(root)
+    if changed:
+        listed = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
         raise UpdateError(
-            "the template's changes meet local changes in "
-            + ", ".join(unresolved)
-            + ". Resolve the <<<<<<< markers (or the hunks in *.rej files), "
-            "then 'git add' the files and commit them with .cruft.json"
+            f"the work tree has changes ({listed}); commit or stash them, then run it again"
         )
-    if not git("status", "--porcelain", cwd=root):
+
+
+def update(root: Path = REPOSITORY_ROOT) -> str:
+    """Apply the template's changes since the recorded commit; return what to do next."""
+    state = read_state(root)
+    check_work_tree(root)
+    run_cruft_update(root, state)
+
+    conflicts = conflict_message(root)
+    if conflicts:
+        raise UpdateError(conflicts)
+    changed = changed_files(root)
+    latest = json.loads((root / CRUFT_FILE).read_text())["commit"]
+    if not changed:
         return f"Nothing to update: the template has no changes since {state['commit'][:12]}"
+    if changed == [CRUFT_FILE]:
+        return (
+            f"No generated file changed; {CRUFT_FILE} now records {latest[:12]}. "
+            f"Commit {CRUFT_FILE}"
+        )
     return (
-        "Review the template's changes with 'git diff HEAD', run 'make venv test', "
-        "then commit them with .cruft.json"
+        f"Took the template's changes up to {latest[:12]} in {', '.join(changed)}. Review them "
+        "with 'git diff HEAD', run the tests ('make venv test', which rebuilds .venv when the "
+        f"pins changed), then commit them with {CRUFT_FILE}"
     )
 
 
