@@ -1,4 +1,7 @@
-"""Finish the new repository: normalise metadata.json, link the template, print next steps.
+"""Finish the new repository: keep the task's files, normalise metadata.json, link the template.
+
+Files written for one task are named <name>.<task>[.<suffix>] in the template;
+the chosen task's files take their plain names and the other tasks' files go.
 
 metadata.json is rewritten as json.dumps with indent 2 writes it, so that
 'make record-data' and 'make record-published', which write it the same way,
@@ -13,6 +16,7 @@ itself then, and the hook stays quiet.
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -23,8 +27,22 @@ METADATA = Path("metadata.json")
 CRUFT_FILE = Path(".cruft.json")
 # Cookiecutter renders its context into the next line as a JSON string literal.
 CONTEXT = json.loads({{cookiecutter | jsonify | tojson}})  # noqa: F821
+# Files written for one task only: <name>.<task>[.<suffix>], e.g. data.segmentation.py.
+TASK_FILE = re.compile(r"^(?P<name>[^.]+)\.(?P<task>classification|segmentation)(?P<suffix>\..+)?$")
 # Context entries that describe this run on this machine, not the template or the answers.
 RUN_ENTRIES = ("_output_dir", "_repo_dir", "_checkout")
+
+
+def select_task_files(task: str) -> None:
+    """Give this task's files their plain names and delete the other tasks' files."""
+    for path in sorted(Path(".").rglob("*")):
+        match = TASK_FILE.match(path.name)
+        if not (match and path.is_file()):
+            continue
+        if match["task"] == task:
+            path.rename(path.with_name(match["name"] + (match["suffix"] or "")))
+        else:
+            path.unlink()
 
 
 def template_address(context: dict) -> str:
@@ -110,6 +128,7 @@ Next:
 """
 
 
+select_task_files(CONTEXT["task"])
 METADATA.write_text(json.dumps(json.loads(METADATA.read_text()), indent=2) + "\n")
 if "_commit" not in CONTEXT:
     print(next_steps(link_template(CONTEXT)))

@@ -10,7 +10,8 @@ import re
 import sys
 from urllib.parse import urlsplit
 
-KNOWN_TASKS = ("classification",)
+KNOWN_TASKS = ("classification", "segmentation")
+BACKGROUND = "background"
 KNOWN_LICENCES = ("Apache-2.0", "MIT", "BSD-3-Clause", "Proprietary")
 INPUT_SIZE_RANGE = (16, 2048)
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -104,6 +105,18 @@ def parse_class_names(value):
     return names
 
 
+def check_background_first(value, names):
+    """Check that label 0 of a segmentation model is the background."""
+    if names[0] != BACKGROUND:
+        others = [name for name in names if name != BACKGROUND]
+        raise InvalidAnswer(
+            "class_names",
+            value,
+            f"a segmentation model's first class (label 0) must be {BACKGROUND!r}",
+            ",".join([BACKGROUND, *others]),
+        )
+
+
 def parse_int(field, value, low, high, default):
     """Return value as an int within [low, high]."""
     try:
@@ -176,7 +189,9 @@ def validate(answers):
     check_derived_name("model_name", answers["model_name"], model_name)
     check_derived_name("repo_name", answers["repo_name"], f"ml-{model_name}")
     check_package_name(answers["package_name"])
-    parse_class_names(answers["class_names"])
+    names = parse_class_names(answers["class_names"])
+    if answers["task"] == "segmentation":
+        check_background_first(answers["class_names"], names)
     parse_int("input_size", answers["input_size"], *INPUT_SIZE_RANGE, 96)
     channels = parse_channels(answers["input_channels"])
     parse_statistics(

