@@ -11,3 +11,11 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def files_sha256(paths: list[Path], root: Path) -> str:
+    """Return one SHA-256 digest over files: their paths relative to root and their digests."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(f"{Path(path).relative_to(root).as_posix()} {file_sha256(path)}\n".encode())
+    return digest.hexdigest()

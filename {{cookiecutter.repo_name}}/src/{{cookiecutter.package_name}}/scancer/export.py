@@ -19,7 +19,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from ..model import PatchClassifier
+from ..model import {{ cookiecutter.__model_class }}
 from .metadata import REPOSITORY_ROOT, Metadata, load_metadata
 from .train import BEST_CHECKPOINT_RECORD
 
@@ -54,9 +54,9 @@ def best_checkpoint(record_path: Path = BEST_CHECKPOINT_RECORD) -> Path:
     return checkpoint
 
 
-def load_eager_model(checkpoint: Path) -> PatchClassifier:
+def load_eager_model(checkpoint: Path) -> {{ cookiecutter.__model_class }}:
     """Load a checkpoint on the CPU in eval mode."""
-    model = PatchClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
+    model = {{ cookiecutter.__model_class }}.load_from_checkpoint(checkpoint, map_location="cpu")
     return model.eval()
 
 

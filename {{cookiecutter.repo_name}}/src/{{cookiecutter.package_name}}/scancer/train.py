@@ -1,4 +1,4 @@
-"""Train the patch classifier with LightningCLI.
+"""Train the model with LightningCLI.
 
 Run by ``make train``, which passes ``fit`` and the three files in configs/;
 LightningCLI options such as --trainer.max_epochs=20 go in ARGS.
@@ -13,8 +13,8 @@ from pathlib import Path
 
 from lightning.pytorch.cli import LightningCLI
 
-from ..model import PatchClassifier
-from .data import PCamDataModule
+from ..model import {{ cookiecutter.__model_class }}
+from .data import {{ cookiecutter.__data_module }}
 from .metadata import REPOSITORY_ROOT
 
 BEST_CHECKPOINT_RECORD = REPOSITORY_ROOT / "build" / "best-checkpoint.json"
@@ -58,8 +58,8 @@ def main(args=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     warnings.filterwarnings("ignore", LEAFSPEC_DEPRECATION, FutureWarning)
     TrainingCLI(
-        PatchClassifier,
-        PCamDataModule,
+        {{ cookiecutter.__model_class }},
+        {{ cookiecutter.__data_module }},
         save_config_kwargs={"overwrite": True},
         args=args,
     )

@@ -1,0 +1,227 @@
+"""Image and mask pairs as a LightningDataModule.
+
+Each split (train, valid, test) is a folder of its own:
+
+- ``<split>/images/<name>.png`` (or ``.tif``, ``.tiff``): 8-bit RGB or
+  greyscale images of the input size;
+- ``<split>/masks/<name>.png`` (or ``.tif``, ``.tiff``): one integer class
+  per pixel, 0 for the background, saved as 8- or 16-bit greyscale or as a
+  palette image;
+- ``<split>/meta.csv`` (optional): a ``name`` column and the slide or region
+  of each image, for the leakage check of ``make check``.
+
+check_split names the first file that breaks these rules: an image without a
+mask or a mask without an image, sizes that differ, or mask values that are
+not class labels of metadata.json.
+"""
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from .metadata import load_metadata
+
+SPLITS = ("train", "valid", "test")
+SUFFIXES = (".png", ".tif", ".tiff")
+MASK_MODES = ("L", "P", "I;16", "I;16B", "I;16L", "I")
+
+
+class DataError(RuntimeError):
+    """A data file that is missing or breaks the image and mask layout."""
+
+
+def split_folder(data_dir: Path, split: str) -> Path:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    return Path(data_dir) / split
+
+
+def files_by_name(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise DataError(
+            f"missing folder {folder}; run 'make sample-data' for the built-in sample, "
+            "or set data_dir in configs/data.yaml to a folder with train, valid and test"
+        )
+    return {path.stem: path for path in sorted(folder.iterdir()) if path.suffix in SUFFIXES}
+
+
+def split_pairs(data_dir: Path, split: str) -> list[tuple[Path, Path]]:
+    """Return (image, mask) paths of one split, matched by file name without suffix."""
+    folder = split_folder(data_dir, split)
+    images = files_by_name(folder / "images")
+    masks = files_by_name(folder / "masks")
+    for name in images.keys() - masks.keys():
+        raise DataError(f"{images[name]} has no mask; add masks/{name}.png")
+    for name in masks.keys() - images.keys():
+        raise DataError(f"{masks[name]} has no image; add images/{name}.png or remove the mask")
+    if not images:
+        raise DataError(f"{folder / 'images'} holds no {', '.join(SUFFIXES)} images")
+    return [(images[name], masks[name]) for name in sorted(images)]
+
+
+def open_image(path: Path) -> Image.Image:
+    try:
+        return Image.open(path)
+    except (OSError, UnidentifiedImageError) as error:
+        raise DataError(f"cannot read {path}: {error}") from None
+
+
+def read_image(path: Path, channels: int) -> np.ndarray:
+    """Return an image as uint8 pixels of shape (H, W, channels)."""
+    with open_image(path) as image:
+        pixels = np.asarray(image.convert("RGB" if channels == 3 else "L"))
+    return pixels if channels == 3 else pixels[..., None]
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """Return a mask as int64 class labels of shape (H, W)."""
+    with open_image(path) as image:
+        if image.mode not in MASK_MODES:
+            raise DataError(
+                f"{path} is a {image.mode} image; save masks with one integer class per "
+                "pixel, as 8- or 16-bit greyscale or a palette image"
+            )
+        return np.asarray(image).astype(np.int64)
+
+
+def check_pair(image_path: Path, mask_path: Path, size: int, num_classes: int) -> None:
+    """Check one pair's sizes and mask values against metadata.json."""
+    with open_image(image_path) as image:
+        image_size = image.size
+    if image_size != (size, size):
+        raise DataError(
+            f"{image_path} is {image_size[0]} x {image_size[1]} px, expected {size} x {size} "
+            "(input.size in metadata.json)"
+        )
+    labels = read_mask(mask_path)
+    if labels.shape != (size, size):
+        raise DataError(
+            f"{mask_path} is {labels.shape[1]} x {labels.shape[0]} px, but its image "
+            f"{image_path.name} is {size} x {size}"
+        )
+    unknown = np.unique(labels[(labels < 0) | (labels >= num_classes)])
+    if unknown.size:
+        raise DataError(
+            f"{mask_path} has values {', '.join(map(str, unknown[:5]))} that are not class "
+            f"labels; metadata.json has {num_classes} classes, labels 0 to {num_classes - 1}"
+        )
+
+
+def check_split(data_dir: Path, split: str, size: int, channels: int, num_classes: int) -> int:
+    """Check every pair of one split and return the number of pairs."""
+    pairs = split_pairs(data_dir, split)
+    for image_path, mask_path in pairs:
+        check_pair(image_path, mask_path, size, num_classes)
+    return len(pairs)
+
+
+class SegmentationDataset(Dataset):
+    """One split: float images in [0, 1] of shape (C, H, W) and int64 masks of shape (H, W)."""
+
+    def __init__(self, data_dir: Path, split: str, channels: int, transform=None):
+        self.pairs = split_pairs(data_dir, split)
+        self.channels = channels
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image_path, mask_path = self.pairs[index]
+        pixels = torch.from_numpy(read_image(image_path, self.channels))
+        image = tv_tensors.Image(pixels.permute(2, 0, 1).to(torch.float32).div(255))
+        mask = tv_tensors.Mask(torch.from_numpy(read_mask(mask_path)))
+        if self.transform is not None:
+            image, mask = self.transform(image, mask)
+        return image.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor)
+
+
+def training_augmentation() -> v2.Transform:
+    """Return flips and right-angle rotations, applied to image and mask together."""
+    return v2.Compose(
+        [
+            v2.RandomHorizontalFlip(),
+            v2.RandomVerticalFlip(),
+            v2.RandomChoice([v2.RandomRotation((angle, angle)) for angle in (0, 90, 180, 270)]),
+        ]
+    )
+
+
+def normalisation() -> v2.Normalize:
+    """Return the normalisation recorded in metadata.json; masks pass through unchanged."""
+    metadata = load_metadata()
+    return v2.Normalize(mean=list(metadata.mean), std=list(metadata.std))
+
+
+class SegmentationDataModule(L.LightningDataModule):
+    """Train, validation and test loaders over image and mask folders.
+
+    Args:
+        data_dir: Folder with train, valid and test, each holding images/ and masks/.
+        batch_size: Images per batch.
+        num_workers: DataLoader worker processes.
+        augment: Apply flips and right-angle rotations to the training split.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data/sample",
+        batch_size: int = 8,
+        num_workers: int = 2,
+        augment: bool = True,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.data_dir = Path(data_dir)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.augment = augment
+        self.datasets: dict[str, SegmentationDataset] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        metadata = load_metadata()
+        normalise = normalisation()
+        for split in SPLITS:
+            check_split(
+                self.data_dir,
+                split,
+                metadata.input_size,
+                metadata.input_channels,
+                metadata.num_classes,
+            )
+        train_transform = normalise
+        if self.augment:
+            train_transform = v2.Compose([training_augmentation(), normalise])
+        channels = metadata.input_channels
+        self.datasets = {
+            "train": SegmentationDataset(self.data_dir, "train", channels, train_transform),
+            "valid": SegmentationDataset(self.data_dir, "valid", channels, normalise),
+            "test": SegmentationDataset(self.data_dir, "test", channels, normalise),
+        }
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("valid", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
