@@ -20,16 +20,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 import yaml
 from PIL import Image
 from torchvision.transforms.v2.functional import normalize
 
-from .data import check_split, split_paths
+from .data import checked_split_size, split_images
 from .digests import file_sha256
 from .export import ExportError, best_checkpoint, export, load_eager_model
+from .handler import PROBABILITY_RESOLUTION, answer_probabilities, probabilities_request
 from .metadata import METADATA_PATH, REPOSITORY_ROOT, Metadata, MetadataError, load_metadata
 from .paths import BUILD_DIR, MODEL_STORE, archive_path
 from .serving import open_archive
@@ -37,6 +37,8 @@ from .serving import open_archive
 log = logging.getLogger(__name__)
 
 HANDLER_PATH = Path(__file__).with_name("handler.py")
+# The handler imports this file, which the archive carries beside it.
+SHARED_HANDLER_PATH = Path(__file__).with_name("image_handler.py")
 PARITY_TOLERANCE = 1e-5
 PARITY_BATCH_SIZE = 16
 
@@ -74,7 +76,7 @@ def pack(
         "--version", metadata.version,
         "--serialized-file", str(model_file),
         "--handler", str(HANDLER_PATH),
-        "--extra-files", str(metadata_path),
+        "--extra-files", f"{metadata_path},{SHARED_HANDLER_PATH}",
         "--export-path", str(export_dir),
         "--force",
     ]  # fmt: skip
@@ -100,14 +102,14 @@ def eager_probabilities(model, patches: np.ndarray, metadata: Metadata) -> torch
 
 
 def handler_probabilities(served, patches: np.ndarray, metadata: Metadata) -> torch.Tensor:
-    """Return the handler's probabilities for PNG bytes of each patch."""
-    answers = served.predict([png_bytes(patch) for patch in patches])
-    rows = []
+    """Return the handler's probabilities for PNG bytes of each image."""
+    answers = served.predict([probabilities_request(png_bytes(patch)) for patch in patches])
+    results = []
     for index, answer in enumerate(answers):
         if answer.status != 200:
-            raise ArchiveError(f"the handler rejected test patch {index}: {answer.body}")
-        rows.append([answer.body["probabilities"][name] for name in metadata.class_names])
-    return torch.tensor(rows)
+            raise ArchiveError(f"the handler rejected test image {index}: {answer.body}")
+        results.append(answer_probabilities(answer.body, list(metadata.class_names)))
+    return torch.stack(results)
 
 
 def check_handler_parity(
@@ -122,24 +124,24 @@ def check_handler_parity(
     Returns the number of patches compared and the max absolute difference.
     """
     metadata = load_metadata()
-    count = check_split(data_dir, split, metadata.input_size, metadata.input_channels)
+    count = checked_split_size(data_dir, split, metadata)
     model = load_eager_model(checkpoint)
-    images_path, _ = split_paths(data_dir, split)
-    worst = 0.0
-    with h5py.File(images_path, "r") as file, open_archive(archive, batch_size) as served:
-        for start in range(0, count, batch_size):
-            patches = file["x"][start : start + batch_size]
+    worst, start = 0.0, 0
+    tolerance = PARITY_TOLERANCE + PROBABILITY_RESOLUTION
+    with open_archive(archive, batch_size) as served:
+        for patches in split_images(data_dir, split, metadata, batch_size):
             expected = eager_probabilities(model, patches, metadata)
             actual = handler_probabilities(served, patches, metadata)
             difference = (expected - actual).abs().max().item()
-            if difference > PARITY_TOLERANCE:
+            if difference > tolerance:
                 raise ArchiveError(
                     f"the handler's probabilities differ from the Lightning model's by "
-                    f"{difference:.3g} on {split} patches {start} to {start + len(patches) - 1} "
-                    f"(tolerance {PARITY_TOLERANCE}); check that the handler decodes and "
+                    f"{difference:.3g} on {split} images {start} to {start + len(patches) - 1} "
+                    f"(tolerance {tolerance:.3g}); check that the handler decodes and "
                     "normalises as training does"
                 )
             worst = max(worst, difference)
+            start += len(patches)
     return count, worst
 
 
@@ -153,7 +155,7 @@ def build_archive(checkpoint: Path, data_dir: Path, store: Path = MODEL_STORE) -
         candidate = pack(model_file, metadata, Path(candidate_dir))
         log.info("checking the archive's handler against the Lightning model on %s", data_dir)
         count, worst = check_handler_parity(candidate, checkpoint, data_dir)
-        log.info("handler matches on %d test patches (max difference %.2g)", count, worst)
+        log.info("handler matches on %d test images (max difference %.2g)", count, worst)
         store.mkdir(parents=True, exist_ok=True)
         archive = archive_path(metadata.model_name, metadata.version, store)
         shutil.move(candidate, archive)

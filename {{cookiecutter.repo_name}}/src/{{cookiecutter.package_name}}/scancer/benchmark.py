@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from .handler import image_pixels
+from .image_handler import image_pixels
 from .metadata import Metadata, load_metadata
 from .paths import EXAMPLES_DIR, archive_path
 from .server_load import SETTINGS, measure_server

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from .metadata import load_metadata
+from .metadata import Metadata, load_metadata
 
 SPLITS = ("train", "valid", "test")
 FILE_PREFIX = "camelyonpatch_level_2_split"
@@ -65,6 +65,20 @@ def check_split(data_dir: Path, split: str, size: int, channels: int) -> int:
             f"cannot read {images_path.name} or {labels_path.name} in {data_dir}: "
             f"{error}; the file is corrupt or not PCam HDF5, fetch it again"
         ) from error
+
+
+def checked_split_size(data_dir: Path, split: str, metadata: Metadata) -> int:
+    """Check one split against metadata.json and return its number of images."""
+    return check_split(data_dir, split, metadata.input_size, metadata.input_channels)
+
+
+def split_images(data_dir: Path, split: str, metadata: Metadata, batch_size: int):
+    """Yield the uint8 images (N, H, W, C) of one split in batches, in file order."""
+    images_path, _ = split_paths(data_dir, split)
+    with h5py.File(images_path, "r") as file:
+        images = file["x"]
+        for start in range(0, images.shape[0], batch_size):
+            yield images[start : start + batch_size]
 
 
 class PCamDataset(Dataset):

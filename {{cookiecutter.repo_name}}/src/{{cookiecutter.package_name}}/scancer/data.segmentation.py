@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from .metadata import load_metadata
+from .metadata import Metadata, load_metadata
 
 SPLITS = ("train", "valid", "test")
 SUFFIXES = (".png", ".tif", ".tiff")
@@ -119,6 +119,21 @@ def check_split(data_dir: Path, split: str, size: int, channels: int, num_classe
     for image_path, mask_path in pairs:
         check_pair(image_path, mask_path, size, num_classes)
     return len(pairs)
+
+
+def checked_split_size(data_dir: Path, split: str, metadata: Metadata) -> int:
+    """Check one split against metadata.json and return its number of images."""
+    return check_split(
+        data_dir, split, metadata.input_size, metadata.input_channels, metadata.num_classes
+    )
+
+
+def split_images(data_dir: Path, split: str, metadata: Metadata, batch_size: int):
+    """Yield the uint8 images (N, H, W, C) of one split in batches, in file name order."""
+    paths = [image_path for image_path, _ in split_pairs(data_dir, split)]
+    for start in range(0, len(paths), batch_size):
+        batch = paths[start : start + batch_size]
+        yield np.stack([read_image(path, metadata.input_channels) for path in batch])
 
 
 class SegmentationDataset(Dataset):

@@ -27,6 +27,14 @@ import requests
 import torch
 
 from .digests import file_sha256
+from .handler import (
+    EXPECTED_ANSWER,
+    PROBABILITY_RESOLUTION,
+    answer_decision,
+    answer_probabilities,
+    answer_summary,
+    probabilities_request,
+)
 from .metadata import Metadata
 from .serving import open_archive
 from .store import ModelStore, ModelVersion, StoreError
@@ -195,19 +203,15 @@ class SmokeRow:
     difference: float
 
 
-def check_answer(answer: object, metadata: Metadata, where: str) -> dict:
-    """Return a classification response after checking its label and class names."""
-    names = set(metadata.class_names)
-    if (
-        not isinstance(answer, dict)
-        or answer.get("label") not in names
-        or set(answer.get("probabilities", {})) != names
-    ):
+def checked_probabilities(answer: object, metadata: Metadata, where: str) -> torch.Tensor:
+    """Return an answer's class probabilities after checking that it has the task's fields."""
+    try:
+        return answer_probabilities(answer, list(metadata.class_names))
+    except (KeyError, TypeError, ValueError, AttributeError, OSError):
         raise PublishError(
-            f"{where} returned {json.dumps(answer)[:200]}, expected a label and "
-            f"probabilities for the classes {', '.join(metadata.class_names)}"
-        )
-    return answer
+            f"{where} returned {json.dumps(answer)[:200]}, expected {EXPECTED_ANSWER} "
+            f"for the classes {', '.join(metadata.class_names)}"
+        ) from None
 
 
 def smoke_test(
@@ -215,34 +219,34 @@ def smoke_test(
 ) -> list[SmokeRow]:
     """Compare the store's answers for the examples with the archive's in this process.
 
-    The in-process handler gets all examples in one batch and the store gets
-    them one request at a time, so a model whose answer depends on its batch
-    fails here too.
+    Both get the request that asks for every class's probabilities. The
+    in-process handler gets all examples in one batch and the store gets them
+    one request at a time, so a model whose answer depends on its batch fails
+    here too.
     """
-    bodies = [example.read_bytes() for example in examples]
-    with open_archive(archive.path, batch_size=len(bodies)) as served:
-        expected = served.predict(bodies)
+    requests = [probabilities_request(example.read_bytes()) for example in examples]
+    with open_archive(archive.path, batch_size=len(requests)) as served:
+        expected = served.predict(requests)
     rows = []
-    for example, body, reference in zip(examples, bodies, expected, strict=True):
+    for example, parts, reference in zip(examples, requests, expected, strict=True):
         if reference.status != 200:
             raise PublishError(f"the archive's handler rejected {example}: {reference.body}")
-        local = check_answer(reference.body, metadata, "the in-process handler")
+        local = checked_probabilities(reference.body, metadata, "the in-process handler")
+        (_, body, content_type), *_ = parts
         try:
-            answer = store.predict(archive.model_name, body, archive.version)
+            answer = store.predict(archive.model_name, body, archive.version, content_type)
         except StoreError as error:
             raise PublishError(f"the smoke prediction for {example} failed: {error}") from None
-        remote = check_answer(answer, metadata, f"the store for {example}")
-        difference = max(
-            abs(remote["probabilities"][name] - local["probabilities"][name])
-            for name in metadata.class_names
-        )
-        rows.append(SmokeRow(example.name, remote, local, difference))
-        if remote["label"] != local["label"] or difference > SMOKE_TOLERANCE:
+        remote = checked_probabilities(answer, metadata, f"the store for {example}")
+        difference = (remote - local).abs().max().item()
+        rows.append(SmokeRow(example.name, answer, reference.body, difference))
+        tolerance = SMOKE_TOLERANCE + PROBABILITY_RESOLUTION
+        if answer_decision(answer) != answer_decision(reference.body) or difference > tolerance:
             raise PublishError(
-                f"the store returned {remote['label']} for {example} where the archive in "
-                f"this process returns {local['label']}; the probabilities differ by "
-                f"{difference:.3g} (tolerance {SMOKE_TOLERANCE}). The store may run other "
-                "library versions, or the model's output depends on its batch "
+                f"the store returned {answer_summary(answer)} for {example} where the archive "
+                f"in this process returns {answer_summary(reference.body)}; the probabilities "
+                f"differ by {difference:.3g} (tolerance {tolerance:.3g}). The store may run "
+                "other library versions, or the model's output depends on its batch "
                 "(for example BatchNorm traced in training mode)"
             )
     return rows
@@ -250,16 +254,12 @@ def smoke_test(
 
 def format_rows(rows: list[SmokeRow]) -> list[str]:
     """Return the smoke test as a table: example, store answer, in-process answer."""
-
-    def describe(answer: dict) -> str:
-        return f"{answer['label']} ({answer['probabilities'][answer['label']]:.4f})"
-
     width = max(len("example"), *(len(row.example) for row in rows))
-    lines = [f"  {'example':<{width}}  {'store':<20}  {'in-process':<20}  max difference"]
+    lines = [f"  {'example':<{width}}  {'store':<28}  {'in-process':<28}  max difference"]
     for row in rows:
         lines.append(
-            f"  {row.example:<{width}}  {describe(row.store):<20}  "
-            f"{describe(row.in_process):<20}  {row.difference:.1e}"
+            f"  {row.example:<{width}}  {answer_summary(row.store):<28}  "
+            f"{answer_summary(row.in_process):<28}  {row.difference:.1e}"
         )
     return lines
 

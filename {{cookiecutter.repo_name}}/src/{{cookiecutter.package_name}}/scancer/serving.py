@@ -45,8 +45,10 @@ class InProcessModel:
             raise FileNotFoundError(f"{manifest_path} is missing; is {model_dir} an archive?")
         manifest = json.loads(manifest_path.read_text())
         handler = manifest["model"]["handler"]
-        # The worker imports the handler by module name from the model folder.
-        sys.modules.pop(Path(handler).stem, None)
+        # The worker imports the handler and the modules beside it by name from
+        # the model folder; another archive's modules of the same names must go.
+        for module in self.model_dir.glob("*.py"):
+            sys.modules.pop(module.stem, None)
         sys.path.insert(0, str(self.model_dir))
         self.metrics = MetricsCacheYamlImpl(config_file_path=str(METRICS_CONFIG))
         self.metrics.initialize_cache()

@@ -124,6 +124,7 @@ class ModelStore:
         *,
         params: dict | None = None,
         data: bytes | None = None,
+        headers: dict | None = None,
         timeout: float = TIMEOUT,
     ) -> requests.Response:
         """Send one request to the "management" or "inference" API; raise StoreError unless 2xx."""
@@ -132,7 +133,13 @@ class ModelStore:
         url = f"{base}{path}"
         try:
             response = self.session.request(
-                method, url, params=params, data=data, auth=auth, timeout=(5.0, timeout)
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=headers,
+                auth=auth,
+                timeout=(5.0, timeout),
             )
         except requests.ConnectionError as error:
             raise StoreError(
@@ -243,12 +250,16 @@ class ModelStore:
         path = f"/models/{segment(name)}/{segment(version)}"
         self.request("DELETE", "management", path, timeout=LOAD_TIMEOUT)
 
-    def predict(self, name: str, body: bytes, version: str | None = None) -> object:
+    def predict(
+        self, name: str, body: bytes, version: str | None = None, content_type: str | None = None
+    ) -> object:
         """Return the JSON response of /predictions/<name>[/<version>] for one request body."""
         path = f"/predictions/{segment(name)}"
         if version is not None:
             path += f"/{segment(version)}"
-        return self.request("POST", "inference", path, data=body, timeout=60.0).json()
+        headers = {"Content-Type": content_type} if content_type else None
+        response = self.request("POST", "inference", path, data=body, headers=headers, timeout=60.0)
+        return response.json()
 
     def require_inference_url(self) -> str:
         if self.inference_url is None:

@@ -1,16 +1,19 @@
-"""TorchServe handler for image patch classifiers.
+"""What every Scancer handler shares: reading requests, decoding images, batching.
 
-Self-contained: it imports only torch, numpy, Pillow and TorchServe, so the
-archive needs nothing else. It reads the class names, input size, channels,
-normalisation and serving limits from ``metadata.json`` packed beside the
-model, which is the file training read.
+A task's handler (handler.py) subclasses ImageHandler and turns the model's
+class probabilities into answers. Both files are packed into the archive
+beside ``metadata.json`` and import only torch, numpy, Pillow and
+TorchServe, so the archive needs nothing else. The class names, input size,
+channels, normalisation and serving limits come from ``metadata.json``, the
+file training read.
 
 A request carries its images as raw bytes, as multipart form fields (one
 image per field), or as JSON ``{"data": "<base64>"}`` or
-``{"data": ["<base64>", ...]}``. The response is one prediction for a single
-image, or a list of predictions in request order for several. A request with
-any unreadable image gets one 4xx response that names the image and the
-problem, while the other requests of its batch get their predictions.
+``{"data": ["<base64>", ...]}``; a JSON body may add the options of the
+task's handler. The response is one answer for a single image, or a list of
+answers in request order for several. A request with any unreadable image
+gets one 4xx response that names the image and the problem, while the other
+requests of its batch get their answers.
 
 Images are PNG, JPEG, TIFF or WebP. Conversion to the model's channels:
 
@@ -108,8 +111,15 @@ def to_unit_range(pixels: torch.Tensor) -> torch.Tensor:
     return pixels.to(torch.float32).div_(255) if pixels.dtype == torch.uint8 else pixels
 
 
-class PatchClassifierHandler(BaseHandler):
-    """Decode, normalise, classify and name the classes of image patches."""
+class ImageHandler(BaseHandler):
+    """Decode and normalise the images of a batch of requests, and answer each request.
+
+    Subclasses implement postprocess, which turns the class probabilities of
+    each image into its answer, and list in OPTIONS the options a JSON body may
+    add beside "data", with their JSON types.
+    """
+
+    OPTIONS: dict[str, type] = {}
 
     def initialize(self, context):
         super().initialize(context)
@@ -285,32 +295,53 @@ class PatchClassifierHandler(BaseHandler):
         with torch.inference_mode():
             return self.model(batch).softmax(dim=1).cpu()
 
-    def postprocess(self, probabilities):
-        predictions = []
-        for row in probabilities.tolist():
-            best = max(range(len(row)), key=row.__getitem__)
-            predictions.append(
-                {
-                    "label": self.class_names[best],
-                    "probabilities": dict(zip(self.class_names, row, strict=True)),
-                }
-            )
-        return predictions
+    def postprocess(self, probabilities: torch.Tensor, options: list[dict]) -> list:
+        """Return one answer per image from its class probabilities and request options."""
+        raise NotImplementedError
+
+    def request_options(self, request: dict) -> dict:
+        """Return the options of a request's JSON bodies, checked against OPTIONS."""
+        options = {}
+        for field, value in request.items():
+            if not isinstance(value, dict):
+                continue
+            for name, option in value.items():
+                if name == "data":
+                    continue
+                if name not in self.OPTIONS:
+                    known = ", ".join(self.OPTIONS) or "none"
+                    raise RequestError(f"{field}: unknown option {name!r}; options: {known}")
+                if not isinstance(option, self.OPTIONS[name]):
+                    expected = self.OPTIONS[name].__name__
+                    raise RequestError(f"{field}: option {name!r} must be a JSON {expected}")
+                options[name] = option
+        return options
 
     def handle(self, data, context):
-        """Return a response per request of the batch, in order: predictions or a 4xx error."""
+        """Return a response per request of the batch, in order: answers or a 4xx error."""
         start = time.time()
         self.context = context
-        batch, counts, errors = self.preprocess(data)
-        predictions = iter(self.postprocess(self.inference(batch)) if batch is not None else [])
+        options, errors = {}, {}
+        for index, request in enumerate(data):
+            try:
+                options[index] = self.request_options(request)
+            except RequestError as error:
+                errors[index] = error
+        batch, counts, decode_errors = self.preprocess(data)
+        errors |= decode_errors
+        image_options = [options.get(index, {}) for index, count in enumerate(counts)
+                         for _ in range(count)]  # fmt: skip
+        answers = iter(
+            [] if batch is None else self.postprocess(self.inference(batch), image_options)
+        )
         responses = []
         for index, count in enumerate(counts):
             context.set_response_content_type(index, "application/json")
+            request_answers = [next(answers) for _ in range(count)]
             error = errors.get(index)
             if error is None:
-                request_predictions = [next(predictions) for _ in range(count)]
                 multiple = count > 1 or self.is_list_request(data[index])
-                responses.append(request_predictions if multiple else request_predictions[0])
+                responses.append(request_answers if multiple else request_answers[0])
                 continue
             request_id = context.get_request_id(index) if context else None
             logger.warning("request %s rejected (HTTP %d): %s", request_id, error.status, error)
@@ -333,17 +364,10 @@ class PatchClassifierHandler(BaseHandler):
         )
 
 
-_service = PatchClassifierHandler()
-
-
-def handle(data, context):
-    """Serve one batch; TorchServe calls this with data None once, to initialise.
-
-    A module-level entry point lets this file define more than one class,
-    which TorchServe's loader rejects for class entry points.
-    """
-    if not _service.initialized:
-        _service.initialize(context)
+def serve(service: ImageHandler, data, context):
+    """Serve one batch; TorchServe calls the entry point with data None once, to initialise."""
+    if not service.initialized:
+        service.initialize(context)
     if data is None:
         return None
-    return _service.handle(data, context)
+    return service.handle(data, context)
