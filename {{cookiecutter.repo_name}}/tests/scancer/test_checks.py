@@ -11,6 +11,7 @@ from torch.jit import TracerWarning
 from {{ cookiecutter.package_name }}.model import PatchClassifier
 from {{ cookiecutter.package_name }}.scancer import checks
 from {{ cookiecutter.package_name }}.scancer.archive import pack
+from {{ cookiecutter.package_name }}.scancer.data import split_digests
 from {{ cookiecutter.package_name }}.scancer.export import save, trace
 from {{ cookiecutter.package_name }}.scancer.metadata import METADATA_PATH, MetadataError, load_document
 from {{ cookiecutter.package_name }}.scancer.publish import content_sha256
@@ -34,7 +35,7 @@ def context(tmp_path, traced_file, checkpoint, pcam_dir, metadata):
     document = load_document()
     write_meta(pcam_dir, "train", ["slide_1"] * 12)
     write_meta(pcam_dir, "test", ["slide_2"] * 12)
-    document["benchmark"]["sha256"] = checks.split_digests(pcam_dir, "test")
+    document["benchmark"]["sha256"] = split_digests(pcam_dir, "test")
     return checks.CheckContext(document, metadata, archive, pcam_dir, "test", checkpoint)
 
 
@@ -86,10 +87,10 @@ def test_changed_benchmark_data_fails(context):
 
 def test_leaking_split_names_first_pair(context, pcam_dir):
     write_meta(pcam_dir, "test", ["slide_2"] * 11 + ["slide_1"])
-    context.document["benchmark"]["sha256"] = checks.split_digests(pcam_dir, "test")
+    context.document["benchmark"]["sha256"] = split_digests(pcam_dir, "test")
 
     with pytest.raises(
-        checks.CheckFailed, match="the first is slide_1: train patch 0 and test patch 11"
+        checks.CheckFailed, match="the first is slide_1: train image 0 and test image 11"
     ):
         checks.check_data(context)
 
@@ -97,7 +98,7 @@ def test_leaking_split_names_first_pair(context, pcam_dir):
 def test_sample_regions_are_read(context, pcam_dir):
     write_meta(pcam_dir, "train", ["cmu/train"] * 12, column="region")
     write_meta(pcam_dir, "test", ["cmu/test"] * 12, column="region")
-    context.document["benchmark"]["sha256"] = checks.split_digests(pcam_dir, "test")
+    context.document["benchmark"]["sha256"] = split_digests(pcam_dir, "test")
 
     checks.check_data(context)
 

@@ -31,20 +31,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import torch
 import yaml
-from torchmetrics.functional.classification import (
-    multiclass_accuracy,
-    multiclass_auroc,
-    multiclass_f1_score,
-    multiclass_recall,
-)
 
 from . import local_store
 from .archive import ArchiveError, check_handler_parity, handler_probabilities
-from .data import split_paths
-from .digests import file_sha256
+from .data import meta_path, split_digests, split_images, split_targets
+from .evaluation import benchmark_scores
 from .export import best_checkpoint
 from .metadata import (
     METADATA_PATH,
@@ -124,18 +117,11 @@ def check_metadata(context: CheckContext) -> None:
         )
 
 
-def split_digests(data_dir: Path, split: str) -> dict[str, str]:
-    """Return the SHA-256 of a split's images, labels and, when present, meta CSV."""
-    meta = Path(data_dir) / f"camelyonpatch_level_2_split_{split}_meta.csv"
-    paths = [*split_paths(data_dir, split), *([meta] if meta.is_file() else [])]
-    return {path.name: file_sha256(path) for path in paths}
-
-
 def split_groups(data_dir: Path, split: str) -> dict[str, int]:
-    """Return the slide or region of each patch of a split, from its meta CSV, with a row."""
-    path = Path(data_dir) / f"camelyonpatch_level_2_split_{split}_meta.csv"
+    """Return the slide or region of each image of a split, from its meta CSV, with a row."""
+    path = meta_path(data_dir, split)
     if not path.is_file():
-        raise CheckFailed("data", f"{path} is missing; it records where each patch comes from")
+        raise CheckFailed("data", f"{path} is missing; it records where each image comes from")
     with path.open(newline="") as file:
         rows = list(csv.DictReader(file))
     column = next((name for name in GROUP_COLUMNS if rows and name in rows[0]), None)
@@ -172,7 +158,7 @@ def check_data(context: CheckContext) -> None:
         raise CheckFailed(
             "data",
             f"{len(shared)} slides or regions are in both train and {context.split}; the first "
-            f"is {group}: train patch {train[group]} and {context.split} patch "
+            f"is {group}: train image {train[group]} and {context.split} image "
             f"{benchmark[group]}. Split by slide so that no slide is in both",
         )
     context.report["data"] = {"sha256": actual}
@@ -193,32 +179,22 @@ def check_parity(context: CheckContext) -> None:
 
 
 def benchmark_predictions(archive: Path, data_dir: Path, split: str, metadata: Metadata):
-    """Return the archive's handler probabilities on a split's PNG bytes, and the labels."""
-    images_path, labels_path = split_paths(data_dir, split)
-    with h5py.File(images_path, "r") as images, h5py.File(labels_path, "r") as labels:
-        targets = torch.from_numpy(labels["y"][:].reshape(-1).astype("int64"))
-        rows = []
-        with open_archive(archive, batch_size=32) as served:
-            for start in range(0, len(targets), 32):
-                rows.append(
-                    handler_probabilities(served, images["x"][start : start + 32], metadata)
-                )
-    return torch.cat(rows), targets
+    """Return the archive's handler probabilities on a split's PNG bytes, and the targets."""
+    with open_archive(archive, batch_size=32) as served:
+        probabilities = torch.cat(
+            [
+                handler_probabilities(served, images, metadata)
+                for images in split_images(data_dir, split, metadata, 32)
+            ]
+        )
+    return probabilities, split_targets(data_dir, split)
 
 
 def benchmark_metrics(archive: Path, data_dir: Path, split: str, metadata: Metadata) -> dict:
-    """Return AUC, accuracy, macro F1 and per-class recall of the archive's handler on a split."""
+    """Return the benchmark scores of the archive's handler on a split, rounded."""
     probabilities, targets = benchmark_predictions(archive, data_dir, split, metadata)
-    classes = metadata.num_classes
-    recall = multiclass_recall(probabilities, targets, classes, average=None)
-    metrics = {
-        "auc": multiclass_auroc(probabilities, targets, classes).item(),
-        "accuracy": multiclass_accuracy(probabilities, targets, classes, average="micro").item(),
-        "f1": multiclass_f1_score(probabilities, targets, classes).item(),
-    }
-    for name, value in zip(metadata.class_names, recall.tolist(), strict=True):
-        metrics[f"recall_{name}"] = value
-    return {name: round(value, 6) for name, value in metrics.items()}
+    scores = benchmark_scores(probabilities, targets, list(metadata.class_names))
+    return {name: round(value, 6) for name, value in scores.items()}
 
 
 def check_benchmark(context: CheckContext) -> None:

@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from .digests import file_sha256
 from .metadata import Metadata, load_metadata
 
 SPLITS = ("train", "valid", "test")
@@ -79,6 +80,25 @@ def split_images(data_dir: Path, split: str, metadata: Metadata, batch_size: int
         images = file["x"]
         for start in range(0, images.shape[0], batch_size):
             yield images[start : start + batch_size]
+
+
+def split_targets(data_dir: Path, split: str) -> torch.Tensor:
+    """Return the labels of one split, shape (N,)."""
+    _, labels_path = split_paths(data_dir, split)
+    with h5py.File(labels_path, "r") as file:
+        return torch.from_numpy(file["y"][:].reshape(-1).astype("int64"))
+
+
+def meta_path(data_dir: Path, split: str) -> Path:
+    """Return the CSV that records the slide (``wsi``) or region of each patch of a split."""
+    return Path(data_dir) / f"{FILE_PREFIX}_{split}_meta.csv"
+
+
+def split_digests(data_dir: Path, split: str) -> dict[str, str]:
+    """Return the SHA-256 of a split's images, labels and, when present, meta CSV."""
+    meta = meta_path(data_dir, split)
+    paths = [*split_paths(data_dir, split), *([meta] if meta.is_file() else [])]
+    return {path.name: file_sha256(path) for path in paths}
 
 
 class PCamDataset(Dataset):

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from .digests import file_sha256, files_sha256
 from .metadata import Metadata, load_metadata
 
 SPLITS = ("train", "valid", "test")
@@ -134,6 +135,31 @@ def split_images(data_dir: Path, split: str, metadata: Metadata, batch_size: int
     for start in range(0, len(paths), batch_size):
         batch = paths[start : start + batch_size]
         yield np.stack([read_image(path, metadata.input_channels) for path in batch])
+
+
+def split_targets(data_dir: Path, split: str) -> torch.Tensor:
+    """Return the masks of one split, shape (N, H, W), in file name order."""
+    masks = [read_mask(mask_path) for _, mask_path in split_pairs(data_dir, split)]
+    return torch.from_numpy(np.stack(masks))
+
+
+def meta_path(data_dir: Path, split: str) -> Path:
+    """Return the CSV that records the slide or region of each image of a split."""
+    return split_folder(data_dir, split) / "meta.csv"
+
+
+def split_digests(data_dir: Path, split: str) -> dict[str, str]:
+    """Return one SHA-256 over the images, one over the masks and one of meta.csv if present."""
+    folder = split_folder(data_dir, split)
+    pairs = split_pairs(data_dir, split)
+    digests = {
+        f"{split}/images": files_sha256([image for image, _ in pairs], folder),
+        f"{split}/masks": files_sha256([mask for _, mask in pairs], folder),
+    }
+    meta = meta_path(data_dir, split)
+    if meta.is_file():
+        digests[f"{split}/meta.csv"] = file_sha256(meta)
+    return digests
 
 
 class SegmentationDataset(Dataset):
