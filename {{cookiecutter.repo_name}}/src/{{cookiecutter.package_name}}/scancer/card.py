@@ -2,74 +2,22 @@
 
 The card goes between the ``card:start`` and ``card:end`` markers of
 README.md. It contains the metadata summary, the benchmark metrics next to the
-published model's, an ROC curve and a confusion matrix (PNG files in
-``docs/card``), the example patches with the archive's predictions, and how to
-call the endpoint. The text contains
-no dates and the figures are saved without metadata, so running it again on
-the same model and data gives identical files.
+published model's, the task's figures (PNG files in ``docs/card``; see
+card_figures), the example images with the archive's answers, and how to call
+the endpoint. The text contains no dates and the figures are saved without
+metadata, so running it again on the same model and data gives identical files.
 """
 
 import argparse
-import os
 import re
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # draw to files only; no display is needed
-
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torchmetrics.functional.classification import (  # noqa: E402
-    multiclass_confusion_matrix,
-    multiclass_roc,
-)
-
-from .checks import benchmark_metrics, benchmark_predictions, build_context  # noqa: E402
-from .metadata import REPOSITORY_ROOT, Metadata  # noqa: E402
-from .serving import open_archive  # noqa: E402
+from .card_figures import UNIT, example_rows, plot_figures
+from .checks import benchmark_metrics, benchmark_predictions, build_context
+from .metadata import REPOSITORY_ROOT
 
 README_PATH = REPOSITORY_ROOT / "README.md"
 START, END = "<!-- card:start -->", "<!-- card:end -->"
-PNG_METADATA = {"Software": None}  # no version string, so figures are byte-identical
-
-
-def save_figure(figure, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100, metadata=PNG_METADATA)
-    plt.close(figure)
-
-
-def plot_roc(probabilities: torch.Tensor, targets: torch.Tensor, metadata: Metadata, path: Path):
-    """Plot one-vs-rest ROC curves, one per class (one curve for two classes)."""
-    fpr, tpr, _ = multiclass_roc(probabilities, targets, metadata.num_classes)
-    plotted_classes = [1] if metadata.num_classes == 2 else range(metadata.num_classes)
-    figure, axes = plt.subplots(figsize=(4, 4))
-    for index in plotted_classes:
-        axes.plot(fpr[index].numpy(), tpr[index].numpy(), label=metadata.class_names[index])
-    axes.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    axes.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
-    axes.legend(loc="lower right")
-    save_figure(figure, path)
-
-
-def plot_confusion(probabilities: torch.Tensor, targets: torch.Tensor, metadata: Metadata, path):
-    """Plot the confusion matrix of the arg-max labels, with counts in the cells."""
-    matrix = multiclass_confusion_matrix(probabilities, targets, metadata.num_classes)
-    figure, axes = plt.subplots(figsize=(4, 4))
-    axes.imshow(matrix.numpy(), cmap="Blues")
-    dark = matrix.max().item() / 2
-    for row in range(len(matrix)):
-        for column in range(len(matrix)):
-            count = matrix[row, column].item()
-            colour = "white" if count > dark else "black"
-            axes.text(column, row, str(count), ha="center", va="center", color=colour)
-    ticks = list(range(metadata.num_classes))
-    axes.set_xticks(ticks, metadata.class_names)
-    axes.set_yticks(ticks, metadata.class_names)
-    axes.set(xlabel="predicted", ylabel="true", title="Confusion matrix")
-    save_figure(figure, path)
 
 
 def metrics_table(metrics: dict, published: dict | None) -> list[str]:
@@ -83,20 +31,6 @@ def metrics_table(metrics: dict, published: dict | None) -> list[str]:
     return lines
 
 
-def example_rows(archive: Path, examples: list[Path], root: Path) -> list[str]:
-    if not examples:
-        return ["No example images; run `make sample-data`."]
-    with open_archive(archive, batch_size=len(examples)) as served:
-        answers = served.predict([path.read_bytes() for path in examples])
-    lines = ["| Patch | File | Prediction |", "| --- | --- | --- |"]
-    for path, answer in zip(examples, answers, strict=True):
-        relative = Path(os.path.relpath(path, root)).as_posix()
-        label = answer.body["label"]
-        probability = answer.body["probabilities"][label]
-        lines.append(f"| ![{path.stem}]({relative}) | `{relative}` | {label} ({probability:.3f}) |")
-    return lines
-
-
 def card_text(context, root: Path = REPOSITORY_ROOT) -> str:
     """Return the card section for root/README.md, writing its figures under root/docs/card."""
     document, metadata = context.document, context.metadata
@@ -104,9 +38,7 @@ def card_text(context, root: Path = REPOSITORY_ROOT) -> str:
         context.archive, context.data_dir, context.split, metadata
     )
     metrics = benchmark_metrics(context.archive, context.data_dir, context.split, metadata)
-    figures = root / "docs" / "card"
-    plot_roc(probabilities, targets, metadata, figures / "roc.png")
-    plot_confusion(probabilities, targets, metadata, figures / "confusion.png")
+    figure_lines = plot_figures(probabilities, targets, metadata, root / "docs" / "card")
     latest = next(entry for entry in document["changelog"] if entry["version"] == metadata.version)
     size, channels = metadata.input_size, metadata.input_channels
     lines = [
@@ -117,19 +49,19 @@ def card_text(context, root: Path = REPOSITORY_ROOT) -> str:
         f" Licence: {document['licence']}.",
         "",
         f"Benchmark: the `{context.split}` split of `{document['benchmark']['data_dir']}` "
-        f"({len(targets)} patches).",
+        f"({len(targets)} {UNIT}).",
         "",
         *metrics_table(metrics, document["published"]),
         "",
-        "![ROC curve](docs/card/roc.png) ![Confusion matrix](docs/card/confusion.png)",
+        *figure_lines,
         "",
         *example_rows(context.archive, context.examples, root),
         "",
-        f"Input: one {size} x {size} px {'RGB' if channels == 3 else 'greyscale'} patch as PNG, "
+        f"Input: one {size} x {size} px {'RGB' if channels == 3 else 'greyscale'} image as PNG, "
         f"JPEG, TIFF or WebP. Call the endpoint with:",
         "",
         "```bash",
-        f'curl -H "Authorization: Bearer $TOKEN" -T patch.png '
+        f'curl -H "Authorization: Bearer $TOKEN" -T image.png '
         f"http://127.0.0.1:8080/predictions/{metadata.model_name}",
         "```",
         END,
