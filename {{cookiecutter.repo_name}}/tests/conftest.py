@@ -4,7 +4,6 @@ import shutil
 import warnings
 from pathlib import Path
 
-import h5py
 import lightning as L
 import numpy as np
 import pytest
@@ -12,26 +11,20 @@ import torch
 from PIL import Image
 from torch.jit import TracerWarning
 
-from {{ cookiecutter.package_name }}.model import PatchClassifier
+from {{ cookiecutter.package_name }}.model import {{ cookiecutter.__model_class }}
 from {{ cookiecutter.package_name }}.scancer import local_store
 from {{ cookiecutter.package_name }}.scancer.archive import pack
-from {{ cookiecutter.package_name }}.scancer.data import SPLITS, split_paths
+from {{ cookiecutter.package_name }}.scancer.data import SPLITS
 from {{ cookiecutter.package_name }}.scancer.export import save, trace
 from {{ cookiecutter.package_name }}.scancer.metadata import METADATA_PATH, load_metadata
 from {{ cookiecutter.package_name }}.scancer.paths import archive_path
 from {{ cookiecutter.package_name }}.scancer.store import ModelStore
 from {{ cookiecutter.package_name }}.scancer.store_auth import read_key_file
 
-PATCHES_PER_SPLIT = 12
+from task_fixtures import training_mode_network, write_random_split
+
+IMAGES_PER_SPLIT = 12
 LOOPBACK_URLS = r"http://127\.0\.0\.1:[0-9]+/.*"
-
-
-def write_pcam_split(folder, split, images, labels):
-    images_path, labels_path = split_paths(folder, split)
-    with h5py.File(images_path, "w") as file:
-        file.create_dataset("x", data=images)
-    with h5py.File(labels_path, "w") as file:
-        file.create_dataset("y", data=labels.astype(np.uint8).reshape(-1, 1, 1, 1))
 
 
 @pytest.fixture
@@ -40,16 +33,13 @@ def metadata():
 
 
 @pytest.fixture
-def pcam_dir(tmp_path, metadata):
-    """A folder in the PCam layout with random patches of the model's input shape."""
-    folder = tmp_path / "pcam"
+def data_dir(tmp_path, metadata):
+    """A data folder in this task's layout with random images of the model's input shape."""
+    folder = tmp_path / "data"
     folder.mkdir()
     rng = np.random.default_rng(0)
-    shape = (PATCHES_PER_SPLIT, metadata.input_size, metadata.input_size, metadata.input_channels)
     for split in SPLITS:
-        images = rng.integers(0, 256, size=shape, dtype=np.uint8)
-        labels = np.arange(PATCHES_PER_SPLIT) % metadata.num_classes
-        write_pcam_split(folder, split, images, labels)
+        write_random_split(folder, split, metadata, rng, IMAGES_PER_SPLIT)
     return folder
 
 
@@ -57,7 +47,7 @@ def pcam_dir(tmp_path, metadata):
 def checkpoint(tmp_path):
     """A checkpoint of an untrained model, saved as training saves it."""
     L.seed_everything(0)
-    model = PatchClassifier()
+    model = {{ cookiecutter.__model_class }}()
     trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
     trainer.strategy.connect(model)
     path = tmp_path / "model.ckpt"
@@ -67,7 +57,7 @@ def checkpoint(tmp_path):
 
 @pytest.fixture
 def traced_file(tmp_path, checkpoint, metadata):
-    model = PatchClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    model = {{ cookiecutter.__model_class }}.load_from_checkpoint(checkpoint, map_location="cpu").eval()
     example = torch.randn(2, metadata.input_channels, metadata.input_size, metadata.input_size)
     path = tmp_path / "model.pt"
     save(trace(model, example), path)
@@ -123,11 +113,11 @@ def store(store_server):
         yield client
 
 
-def traced_classifier(seed, path):
-    """Trace an untrained classifier whose weights come from seed."""
+def traced_model(seed, path):
+    """Trace an untrained model whose weights come from seed."""
     metadata = load_metadata()
     L.seed_everything(seed)
-    model = PatchClassifier().eval()
+    model = {{ cookiecutter.__model_class }}().eval()
     example = torch.randn(2, metadata.input_channels, metadata.input_size, metadata.input_size)
     save(trace(model, example), path)
     return path
@@ -137,14 +127,7 @@ def traced_in_training_mode(path):
     """Trace a network with BatchNorm in training mode, so each output depends on its batch."""
     metadata = load_metadata()
     torch.manual_seed(0)
-    network = torch.nn.Sequential(
-        torch.nn.Conv2d(metadata.input_channels, 4, 3),
-        torch.nn.BatchNorm2d(4),
-        torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1),
-        torch.nn.Flatten(),
-        torch.nn.Linear(4, metadata.num_classes),
-    ).train()
+    network = training_mode_network(metadata)
     example = torch.randn(2, metadata.input_channels, metadata.input_size, metadata.input_size)
     with warnings.catch_warnings():
         # BatchNorm in training mode checks the batch shape, which a trace fixes.
@@ -180,11 +163,11 @@ def store_archives(tmp_path_factory, store_server):
     unloadable = folder / "unloadable.pt"
     unloadable.write_bytes(b"not a TorchScript file")
     models = {
-        "1.0.0": traced_classifier(0, folder / "seed-0.pt"),
-        "2.0.0": traced_classifier(1, folder / "seed-1.pt"),
+        "1.0.0": traced_model(0, folder / "seed-0.pt"),
+        "2.0.0": traced_model(1, folder / "seed-1.pt"),
         "3.0.0": unloadable,
         "4.0.0": traced_in_training_mode(folder / "training-mode.pt"),
-        "5.0.0": traced_classifier(2, folder / "seed-2.pt"),
+        "5.0.0": traced_model(2, folder / "seed-2.pt"),
     }
     return {
         version: pack_version(

@@ -22,7 +22,7 @@ class Case:
     parts: list
     status: int
     message: str = ""  # part of the error message of a 4xx response
-    same_as: str | None = None  # a case whose probabilities this one's must equal
+    same_as: str | None = None  # a case whose class scores this one's must equal
     images: int = 1  # predictions in the response; a list when more than one
 
 

@@ -6,12 +6,12 @@ import pytest
 
 from {{ cookiecutter.package_name }}.scancer import benchmark, server_load
 
-from conftest import pack_version, traced_classifier
+from conftest import pack_version, traced_model
 
 
 @pytest.fixture
 def archive(tmp_path, metadata):
-    model_file = traced_classifier(0, tmp_path / "model.pt")
+    model_file = traced_model(0, tmp_path / "model.pt")
     return pack_version(model_file, metadata.version, tmp_path, tmp_path)
 
 

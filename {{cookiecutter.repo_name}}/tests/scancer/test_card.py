@@ -1,5 +1,6 @@
 """make card writes the card section and figures, identically when run twice."""
 
+import re
 import shutil
 
 import pytest
@@ -8,11 +9,13 @@ from {{ cookiecutter.package_name }}.scancer import card, checks
 from {{ cookiecutter.package_name }}.scancer.archive import pack
 from {{ cookiecutter.package_name }}.scancer.metadata import METADATA_PATH, load_document
 
+from task_fixtures import MAIN_SCORES
+
 
 @pytest.fixture
-def context(tmp_path, traced_file, pcam_dir, metadata, examples):
+def context(tmp_path, traced_file, data_dir, metadata, examples):
     archive = pack(traced_file, metadata, tmp_path / "store", METADATA_PATH)
-    return checks.CheckContext(load_document(), metadata, archive, pcam_dir, "test",
+    return checks.CheckContext(load_document(), metadata, archive, data_dir, "test",
                                examples=examples)  # fmt: skip
 
 
@@ -35,12 +38,13 @@ def test_card_section_and_figures(context, readme, metadata):
     assert text.startswith("# Model\n\n<!-- card:start -->\n**Not for diagnostic use")
     assert text.endswith("<!-- card:end -->\n\n## Tests\n")
     assert "old" not in text
-    assert "| auc |" in text
+    assert f"| {MAIN_SCORES[0]} |" in text
     assert "| none |" in text
-    assert "![ROC curve](docs/card/roc.png)" in text
     assert f"/predictions/{metadata.model_name}" in text
-    for name in ("roc.png", "confusion.png"):
-        assert (readme.parent / "docs" / "card" / name).read_bytes().startswith(b"\x89PNG")
+    figures = re.findall(r"\]\((docs/card/[^)]+\.png)\)", text)
+    assert figures
+    for figure in figures:
+        assert (readme.parent / figure).read_bytes().startswith(b"\x89PNG"), figure
 
 
 def test_card_is_reproducible(context, readme):
@@ -55,7 +59,7 @@ def test_card_is_reproducible(context, readme):
 
 def test_card_shows_published_metrics(context, readme):
     context.document["published"] = {"version": "0.9.0", "content_sha256": "0" * 64,
-                                     "metrics": {"auc": 0.5}}  # fmt: skip
+                                     "metrics": {MAIN_SCORES[0]: 0.5}}  # fmt: skip
 
     card.write_card(readme, card.card_text(context, readme.parent))
 

@@ -8,42 +8,42 @@ import pytest
 import torch
 from torch.jit import TracerWarning
 
-from {{ cookiecutter.package_name }}.model import PatchClassifier
+from {{ cookiecutter.package_name }}.model import {{ cookiecutter.__model_class }}
 from {{ cookiecutter.package_name }}.scancer import checks
 from {{ cookiecutter.package_name }}.scancer.archive import pack
-from {{ cookiecutter.package_name }}.scancer.data import split_digests
+from {{ cookiecutter.package_name }}.scancer.data import meta_path, split_digests
 from {{ cookiecutter.package_name }}.scancer.export import save, trace
 from {{ cookiecutter.package_name }}.scancer.metadata import METADATA_PATH, MetadataError, load_document
 from {{ cookiecutter.package_name }}.scancer.publish import content_sha256
 from {{ cookiecutter.package_name }}.scancer.upstream import TemplateStatus
 
-from conftest import pack_version, traced_classifier
+from conftest import pack_version, traced_model
+from task_fixtures import MAIN_SCORES
 
 
 def write_meta(folder, split, groups, column="wsi"):
-    path = folder / f"camelyonpatch_level_2_split_{split}_meta.csv"
-    with path.open("w", newline="") as file:
+    with meta_path(folder, split).open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["index", column])
         writer.writerows(enumerate(groups))
 
 
 @pytest.fixture
-def context(tmp_path, traced_file, checkpoint, pcam_dir, metadata):
+def context(tmp_path, traced_file, checkpoint, data_dir, metadata):
     """A consistent context: an archive of the checkpoint and recorded benchmark digests."""
     archive = pack(traced_file, metadata, tmp_path / "store", METADATA_PATH)
     document = load_document()
-    write_meta(pcam_dir, "train", ["slide_1"] * 12)
-    write_meta(pcam_dir, "test", ["slide_2"] * 12)
-    document["benchmark"]["sha256"] = split_digests(pcam_dir, "test")
-    return checks.CheckContext(document, metadata, archive, pcam_dir, "test", checkpoint)
+    write_meta(data_dir, "train", ["slide_1"] * 12)
+    write_meta(data_dir, "test", ["slide_2"] * 12)
+    document["benchmark"]["sha256"] = split_digests(data_dir, "test")
+    return checks.CheckContext(document, metadata, archive, data_dir, "test", checkpoint)
 
 
 def published(context, **changes):
     record = {
         "version": context.metadata.version,
         "content_sha256": content_sha256(context.archive),
-        "metrics": {"auc": 0.0, "accuracy": 0.0},
+        "metrics": dict.fromkeys(MAIN_SCORES, 0.0),
     }
     context.document["published"] = record | changes
 
@@ -53,7 +53,7 @@ def test_consistent_model_passes(context):
         checks.CHECKS[aspect](context)
 
     assert context.report["parity"]["max_difference"][1] <= 1e-5
-    assert set(context.report["benchmark"]["metrics"]) >= {"auc", "accuracy", "f1"}
+    assert set(context.report["benchmark"]["metrics"]) >= set(MAIN_SCORES)
 
 
 def test_missing_changelog_entry_fails(context):
@@ -85,9 +85,9 @@ def test_changed_benchmark_data_fails(context):
         checks.check_data(context)
 
 
-def test_leaking_split_names_first_pair(context, pcam_dir):
-    write_meta(pcam_dir, "test", ["slide_2"] * 11 + ["slide_1"])
-    context.document["benchmark"]["sha256"] = split_digests(pcam_dir, "test")
+def test_leaking_split_names_first_pair(context, data_dir):
+    write_meta(data_dir, "test", ["slide_2"] * 11 + ["slide_1"])
+    context.document["benchmark"]["sha256"] = split_digests(data_dir, "test")
 
     with pytest.raises(
         checks.CheckFailed, match="the first is slide_1: train image 0 and test image 11"
@@ -95,10 +95,10 @@ def test_leaking_split_names_first_pair(context, pcam_dir):
         checks.check_data(context)
 
 
-def test_sample_regions_are_read(context, pcam_dir):
-    write_meta(pcam_dir, "train", ["cmu/train"] * 12, column="region")
-    write_meta(pcam_dir, "test", ["cmu/test"] * 12, column="region")
-    context.document["benchmark"]["sha256"] = split_digests(pcam_dir, "test")
+def test_sample_regions_are_read(context, data_dir):
+    write_meta(data_dir, "train", ["cmu/train"] * 12, column="region")
+    write_meta(data_dir, "test", ["cmu/test"] * 12, column="region")
+    context.document["benchmark"]["sha256"] = split_digests(data_dir, "test")
 
     checks.check_data(context)
 
@@ -116,7 +116,7 @@ def test_other_normalisation_fails_parity(context, tmp_path, traced_file, metada
 
 
 def test_model_traced_in_train_mode_fails_parity(context, tmp_path, metadata):
-    model = PatchClassifier.load_from_checkpoint(context.checkpoint, map_location="cpu")
+    model = {{ cookiecutter.__model_class }}.load_from_checkpoint(context.checkpoint, map_location="cpu")
     network = model.network.train()
     example = torch.randn(8, metadata.input_channels, metadata.input_size, metadata.input_size)
     with warnings.catch_warnings():
@@ -131,12 +131,13 @@ def test_model_traced_in_train_mode_fails_parity(context, tmp_path, metadata):
 
 
 def test_worse_model_fails_benchmark(context):
-    published(context, version="0.9.0", metrics={"auc": 1.0, "accuracy": 1.0})
+    published(context, version="0.9.0", metrics=dict.fromkeys(MAIN_SCORES[:2], 1.0))
 
-    with pytest.raises(checks.CheckFailed, match=r"auc [0-9.]+ vs published 1\.0000") as raised:
+    worse = rf"{MAIN_SCORES[0]} [0-9.]+ vs published 1\.0000"
+    with pytest.raises(checks.CheckFailed, match=worse) as raised:
         checks.check_benchmark(context)
 
-    assert "accuracy" in str(raised.value)
+    assert MAIN_SCORES[1] in str(raised.value)
 
 
 def test_manifest_with_other_version_fails(context, tmp_path, traced_file):
@@ -173,7 +174,7 @@ def test_skip_list_needs_reason(tmp_path):
 def test_rebuilt_archive_keeps_content_digest(context, tmp_path, traced_file, metadata):
     # Tracing again gives a new serialization id, other mangled names and debug
     # paths of another folder, as 'make archive' does.
-    model = PatchClassifier.load_from_checkpoint(context.checkpoint, map_location="cpu")
+    model = {{ cookiecutter.__model_class }}.load_from_checkpoint(context.checkpoint, map_location="cpu")
     example = torch.randn(2, metadata.input_channels, metadata.input_size, metadata.input_size)
     retraced = tmp_path / "retraced" / "model.pt"
     save(trace(model, example), retraced)
@@ -188,7 +189,7 @@ def test_rebuilt_archive_keeps_content_digest(context, tmp_path, traced_file, me
 
 
 def test_other_weights_change_content_digest(context, tmp_path, metadata):
-    other = traced_classifier(5, tmp_path / "other.pt")
+    other = traced_model(5, tmp_path / "other.pt")
 
     assert content_sha256(pack(other, metadata, tmp_path / "other", METADATA_PATH)) != (
         content_sha256(context.archive)

@@ -2,7 +2,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.scancer import cli, local_store
 
-from conftest import free_ports, pack_version, traced_classifier
+from conftest import free_ports, pack_version, traced_model
 
 pytestmark = pytest.mark.serve
 
@@ -23,7 +23,7 @@ def ports_argument():
 
 
 def test_serve_publishes_then_stop(project, metadata, capsys):
-    model_file = traced_classifier(0, project / "model.pt")
+    model_file = traced_model(0, project / "model.pt")
     pack_version(model_file, metadata.version, project, project / "model-store")
 
     cli.main(["serve", "--ports", ports_argument()])

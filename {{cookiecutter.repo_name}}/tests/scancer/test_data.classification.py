@@ -16,7 +16,8 @@ from {{ cookiecutter.package_name }}.scancer.data import (
 )
 from {{ cookiecutter.package_name }}.scancer.pcam import prepare, unpack
 
-from conftest import PATCHES_PER_SPLIT, write_pcam_split
+from conftest import IMAGES_PER_SPLIT
+from task_fixtures import write_pcam_split
 
 
 def test_dataset_matches_torchvision_pcam(tmp_path):
@@ -42,8 +43,8 @@ def test_dataset_matches_torchvision_pcam(tmp_path):
         assert int(label) == reference_label
 
 
-def test_batches_have_model_input_shape(pcam_dir, metadata):
-    module = PCamDataModule(data_dir=str(pcam_dir), batch_size=4, num_workers=0)
+def test_batches_have_model_input_shape(data_dir, metadata):
+    module = PCamDataModule(data_dir=str(data_dir), batch_size=4, num_workers=0)
     module.setup("fit")
     images, labels = next(iter(module.train_dataloader()))
     size, channels = metadata.input_size, metadata.input_channels
@@ -53,10 +54,10 @@ def test_batches_have_model_input_shape(pcam_dir, metadata):
     assert labels.dtype == torch.int64
 
 
-def test_workers_zero_and_two_same_samples(pcam_dir):
+def test_workers_zero_and_two_same_samples(data_dir):
     batches = {}
     for workers in (0, 2):
-        module = PCamDataModule(data_dir=str(pcam_dir), batch_size=5, num_workers=workers)
+        module = PCamDataModule(data_dir=str(data_dir), batch_size=5, num_workers=workers)
         module.setup("test")
         batches[workers] = list(module.test_dataloader())
     assert len(batches[0]) == len(batches[2])
@@ -65,18 +66,18 @@ def test_workers_zero_and_two_same_samples(pcam_dir):
         assert torch.equal(labels_a, labels_b)
 
 
-def test_missing_file_names_file_and_fix(pcam_dir, metadata):
-    images_path, _ = split_paths(pcam_dir, "valid")
+def test_missing_file_names_file_and_fix(data_dir, metadata):
+    images_path, _ = split_paths(data_dir, "valid")
     images_path.unlink()
     with pytest.raises(DataError, match="missing .*valid_x.h5.*make data"):
-        check_split(pcam_dir, "valid", metadata.input_size, metadata.input_channels)
+        check_split(data_dir, "valid", metadata.input_size, metadata.input_channels)
 
 
-def test_corrupt_file_names_file(pcam_dir, metadata):
-    images_path, _ = split_paths(pcam_dir, "train")
+def test_corrupt_file_names_file(data_dir, metadata):
+    images_path, _ = split_paths(data_dir, "train")
     images_path.write_bytes(b"not an HDF5 file")
     with pytest.raises(DataError, match="train_x.h5.*corrupt"):
-        check_split(pcam_dir, "train", metadata.input_size, metadata.input_channels)
+        check_split(data_dir, "train", metadata.input_size, metadata.input_channels)
 
 
 def test_wrong_patch_shape_names_expected_layout(tmp_path, metadata):
@@ -86,29 +87,29 @@ def test_wrong_patch_shape_names_expected_layout(tmp_path, metadata):
         check_split(tmp_path, "test", metadata.input_size, metadata.input_channels)
 
 
-def test_label_count_mismatch_is_reported(pcam_dir, metadata):
-    _, labels_path = split_paths(pcam_dir, "test")
+def test_label_count_mismatch_is_reported(data_dir, metadata):
+    _, labels_path = split_paths(data_dir, "test")
     with h5py.File(labels_path, "w") as file:
-        file.create_dataset("y", data=np.zeros((PATCHES_PER_SPLIT - 1, 1, 1, 1), np.uint8))
+        file.create_dataset("y", data=np.zeros((IMAGES_PER_SPLIT - 1, 1, 1, 1), np.uint8))
     with pytest.raises(DataError, match="dataset 'y'"):
-        check_split(pcam_dir, "test", metadata.input_size, metadata.input_channels)
+        check_split(data_dir, "test", metadata.input_size, metadata.input_channels)
 
 
-def test_prepare_counts_existing_files(pcam_dir):
-    counts = prepare(pcam_dir)
+def test_prepare_counts_existing_files(data_dir):
+    counts = prepare(data_dir)
     assert counts == {
-        "train": PATCHES_PER_SPLIT,
-        "valid": PATCHES_PER_SPLIT,
-        "test": PATCHES_PER_SPLIT,
+        "train": IMAGES_PER_SPLIT,
+        "valid": IMAGES_PER_SPLIT,
+        "test": IMAGES_PER_SPLIT,
     }
 
 
-def test_prepare_rejects_changed_recorded_file(pcam_dir):
-    images_path, _ = split_paths(pcam_dir, "test")
+def test_prepare_rejects_changed_recorded_file(data_dir):
+    images_path, _ = split_paths(data_dir, "test")
     record = {"sha256": {images_path.name: "0" * 64}}
-    (pcam_dir / "provenance.json").write_text(json.dumps(record))
+    (data_dir / "provenance.json").write_text(json.dumps(record))
     with pytest.raises(DataError, match="test_x.h5 has SHA-256 .* expected 0000"):
-        prepare(pcam_dir)
+        prepare(data_dir)
 
 
 def test_unpack_rejects_wrong_md5(tmp_path):

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from {{ cookiecutter.package_name }}.scancer.archive import pack
+from {{ cookiecutter.package_name }}.scancer.handler import answer_decision, answer_scores
 from {{ cookiecutter.package_name }}.scancer.metadata import METADATA_PATH
 from {{ cookiecutter.package_name }}.scancer.serving import open_archive
 
@@ -26,13 +27,12 @@ def good_png(metadata):
     return png_of(metadata.input_size, metadata.input_channels)
 
 
-def test_handler_returns_every_class_probability(served, good_png, metadata):
+def test_handler_scores_every_class(served, good_png, metadata):
     (answer,) = served.predict([good_png])
     assert answer.status == 200
-    probabilities = answer.body["probabilities"]
-    assert list(probabilities) == list(metadata.class_names)
-    assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
-    assert answer.body["label"] == max(probabilities, key=probabilities.get)
+    scores = answer_scores(answer.body)
+    assert list(scores) == list(metadata.class_names)
+    assert sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_bad_requests_get_400_others_succeed(served, good_png, metadata):
@@ -43,10 +43,10 @@ def test_bad_requests_get_400_others_succeed(served, good_png, metadata):
     (alone,) = served.predict([good_png])
     assert [answer.status for answer in answers] == [200, 400, 415, 400, 400, 200]
     for index in (0, 5):
-        assert answers[index].body["label"] == alone.body["label"]
+        assert answer_decision(answers[index].body) == answer_decision(alone.body)
         # CPU kernels may round differently at another batch size.
-        assert answers[index].body["probabilities"] == pytest.approx(
-            alone.body["probabilities"], abs=1e-6
+        assert answer_scores(answers[index].body) == pytest.approx(
+            answer_scores(alone.body), abs=1e-6
         )
     assert "empty" in answers[1].body["message"]
     assert "not a PNG, JPEG, TIFF or WebP image" in answers[2].body["message"]
@@ -62,6 +62,13 @@ def test_base64_json_body_same_answer(served, good_png):
     assert encoded.body == raw.body
 
 
+def test_unknown_option_gets_400(served, good_png):
+    document = {"data": base64.b64encode(good_png).decode(), "colour": True}
+    (answer,) = served.predict([document], content_type="application/json")
+    assert answer.status == 400
+    assert "unknown option 'colour'; options: " in answer.body["message"]
+
+
 def test_json_body_without_data_field_gets_400(served):
     (answer,) = served.predict([{"image": "x"}], content_type="application/json")
     assert answer.status == 400
@@ -74,7 +81,7 @@ def test_archive_carries_metadata(archive):
     with zipfile.ZipFile(archive) as packed:
         names = set(packed.namelist())
         manifest = json.loads(packed.read("MAR-INF/MANIFEST.json"))
-    assert {"model.pt", "handler.py", "metadata.json"} <= names
+    assert {"model.pt", "handler.py", "image_handler.py", "metadata.json"} <= names
     assert manifest["model"]["handler"] == "handler.py"
 
 
@@ -91,4 +98,4 @@ def test_resize_setting_accepts_other_sizes(tmp_path, traced_file, metadata):
         (answer,) = served.predict([larger])
 
     assert answer.status == 200
-    assert list(answer.body["probabilities"]) == list(metadata.class_names)
+    assert list(answer_scores(answer.body)) == list(metadata.class_names)

@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from {{ cookiecutter.package_name }}.scancer.handler import answer_decision, answer_scores
 from {{ cookiecutter.package_name }}.scancer.metadata import METADATA_PATH, load_metadata
 from {{ cookiecutter.package_name }}.scancer.serving import open_archive
 from {{ cookiecutter.package_name }}.scancer.store import ModelStore
 from {{ cookiecutter.package_name }}.scancer.store_auth import read_key_file
 
-from conftest import pack_version, traced_classifier
+from conftest import pack_version, traced_model
 from image_cases import build_cases
 
 BATCH_SIZE = 4
@@ -32,7 +33,7 @@ def cases():
 def archive_for_cases(tmp_path_factory, store_server):
     """An archive of an untrained model in the test store's model folder."""
     folder = tmp_path_factory.mktemp("cases")
-    model_file = traced_classifier(3, folder / "model.pt")
+    model_file = traced_model(3, folder / "model.pt")
     store_dir = Path(store_server.serve_dir).parent / "model-store"
     return pack_version(model_file, BATCHED_VERSION, folder, store_dir)
 
@@ -54,7 +55,7 @@ def batching_model(store_server, archive_for_cases):
 
 
 def check_response(case, status, document, metadata):
-    """Check one response against its case; return the probabilities of each prediction."""
+    """Check one response against its case; return the class scores of each answer."""
     assert status == case.status, (case.name, document)
     if case.status != 200:
         assert document["code"] == case.status, case.name
@@ -64,17 +65,16 @@ def check_response(case, status, document, metadata):
     assert isinstance(document, list) == (case.images > 1), case.name
     assert len(predictions) == case.images, case.name
     for prediction in predictions:
-        assert list(prediction["probabilities"]) == list(metadata.class_names), case.name
-        assert sum(prediction["probabilities"].values()) == pytest.approx(1, abs=1e-5)
-        assert prediction["label"] in metadata.class_names
-    return [list(prediction["probabilities"].values()) for prediction in predictions]
+        assert list(answer_scores(prediction)) == list(metadata.class_names), case.name
+        assert sum(answer_scores(prediction).values()) == pytest.approx(1, abs=1e-5)
+    return [list(answer_scores(prediction).values()) for prediction in predictions]
 
 
-def check_equal_pairs(cases, probabilities):
+def check_equal_pairs(cases, scores):
     for case in cases:
         if case.same_as is not None:
-            expected = probabilities[case.same_as]
-            actual = probabilities[case.name]
+            expected = scores[case.same_as]
+            actual = scores[case.name]
             assert actual == [pytest.approx(row, abs=TOLERANCE) for row in expected], case.name
 
 
@@ -83,10 +83,10 @@ def test_cases_in_process(archive_for_cases, cases, metadata):
     with open_archive(archive_for_cases, batch_size=len(cases)) as served:
         answers = served.predict([case.parts for case in cases])
 
-    probabilities = {}
+    scores = {}
     for case, answer in zip(cases, answers, strict=True):
-        probabilities[case.name] = check_response(case, answer.status, answer.body, metadata)
-    check_equal_pairs(cases, probabilities)
+        scores[case.name] = check_response(case, answer.status, answer.body, metadata)
+    check_equal_pairs(cases, scores)
 
 
 def send(url, auth, case):
@@ -109,10 +109,10 @@ def test_cases_through_batching_server(batching_model, cases, metadata):
     with concurrent.futures.ThreadPoolExecutor(BATCH_SIZE * 2) as pool:
         results = list(pool.map(lambda case: send(url, auth, case), cases))
 
-    probabilities = {}
+    scores = {}
     for case, (status, document) in zip(cases, results, strict=True):
-        probabilities[case.name] = check_response(case, status, document, metadata)
-    check_equal_pairs(cases, probabilities)
+        scores[case.name] = check_response(case, status, document, metadata)
+    check_equal_pairs(cases, scores)
     assert worker_pids() == pids_before
 
 
@@ -127,5 +127,5 @@ def test_concurrent_requests_match_single(batching_model, cases):
 
     for (status_alone, single), (status, batched) in zip(alone, together, strict=True):
         assert status_alone == status == 200
-        assert batched["label"] == single["label"]
-        assert batched["probabilities"] == pytest.approx(single["probabilities"], abs=TOLERANCE)
+        assert answer_decision(batched) == answer_decision(single)
+        assert answer_scores(batched) == pytest.approx(answer_scores(single), abs=TOLERANCE)

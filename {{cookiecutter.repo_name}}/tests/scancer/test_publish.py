@@ -3,8 +3,14 @@ import http.server
 import threading
 
 import pytest
+import torch
 
 from {{ cookiecutter.package_name }}.scancer.cli import describe_model, unpublish
+from {{ cookiecutter.package_name }}.scancer.handler import (
+    PROBABILITY_RESOLUTION,
+    answer_probabilities,
+    probabilities_request,
+)
 from {{ cookiecutter.package_name }}.scancer.publish import (
     PublishError,
     PublishRequest,
@@ -38,15 +44,23 @@ def request_for(archive, examples, metadata, **options):
     return PublishRequest(read_archive(archive, metadata), examples, **options)
 
 
-def in_process_probabilities(archive, examples):
+def in_process_probabilities(archive, examples, metadata):
     with open_archive(archive, batch_size=len(examples)) as served:
-        answers = served.predict([path.read_bytes() for path in examples])
-    return [answer.body["probabilities"] for answer in answers]
+        answers = served.predict([probabilities_request(path.read_bytes()) for path in examples])
+    return [answer_probabilities(answer.body, list(metadata.class_names)) for answer in answers]
 
 
-def served_probabilities(store, name, examples):
-    answers = [store.predict(name, path.read_bytes()) for path in examples]
-    return [answer["probabilities"] for answer in answers]
+def served_probabilities(store, name, examples, metadata):
+    probabilities = []
+    for path in examples:
+        ((_, body, content_type),) = probabilities_request(path.read_bytes())
+        answer = store.predict(name, body, content_type=content_type)
+        probabilities.append(answer_probabilities(answer, list(metadata.class_names)))
+    return probabilities
+
+
+def same_probabilities(first, second):
+    return torch.allclose(first, second, atol=1e-5 + PROBABILITY_RESOLUTION, rtol=0)
 
 
 @pytest.fixture
@@ -82,12 +96,12 @@ def test_publish_switches_default_version(store, store_archives, examples, metad
     assert store.default_version(name).version == "2.0.0"
     assert versions_of(store, name) == {"1.0.0", "2.0.0"}
     assert lines[-1] == f"Default version of {name}: 2.0.0, at {store.prediction_url(name)}"
-    new = in_process_probabilities(store_archives["2.0.0"], examples)
-    old = in_process_probabilities(store_archives["1.0.0"], examples)
-    served = served_probabilities(store, name, examples)
+    new = in_process_probabilities(store_archives["2.0.0"], examples, metadata)
+    old = in_process_probabilities(store_archives["1.0.0"], examples, metadata)
+    served = served_probabilities(store, name, examples, metadata)
     for served_answer, new_answer, old_answer in zip(served, new, old, strict=True):
-        assert served_answer == pytest.approx(new_answer, abs=1e-5)
-        assert served_answer != pytest.approx(old_answer, abs=1e-5)
+        assert same_probabilities(served_answer, new_answer)
+        assert not same_probabilities(served_answer, old_answer)
 
 
 def test_publish_prints_each_step(store, store_archives, examples, metadata):
@@ -117,10 +131,10 @@ def test_failed_publish_leaves_store_unchanged(
     assert "The store is unchanged" in str(raised.value)
     assert versions_of(store, name) == {"1.0.0", "2.0.0"}
     assert store.default_version(name).version == "2.0.0"
-    expected = in_process_probabilities(store_archives["2.0.0"], examples)
-    served = served_probabilities(store, name, examples)
+    expected = in_process_probabilities(store_archives["2.0.0"], examples, metadata)
+    served = served_probabilities(store, name, examples, metadata)
     for served_answer, expected_answer in zip(served, expected, strict=True):
-        assert served_answer == pytest.approx(expected_answer, abs=1e-5)
+        assert same_probabilities(served_answer, expected_answer)
 
 
 def test_duplicate_version_rejected(store, store_archives, examples, metadata, two_versions):

@@ -9,12 +9,12 @@ CONFIGS = ["-c", "configs/data.yaml", "-c", "configs/model.yaml", "-c", "configs
 
 
 @pytest.mark.slow
-def test_train_records_best_checkpoint(tmp_path, pcam_dir, monkeypatch):
+def test_train_records_best_checkpoint(tmp_path, data_dir, monkeypatch):
     record_path = tmp_path / "best-checkpoint.json"
     monkeypatch.setattr(train, "BEST_CHECKPOINT_RECORD", record_path)
     monkeypatch.chdir(train.REPOSITORY_ROOT)
     train.main(
-        ["fit", *CONFIGS, f"--data.data_dir={pcam_dir}", "--data.num_workers=0",
+        ["fit", *CONFIGS, f"--data.data_dir={data_dir}", "--data.num_workers=0",
          "--data.batch_size=4", "--trainer.max_epochs=1",
          f"--trainer.default_root_dir={tmp_path}",
          f"--trainer.logger.init_args.save_dir={tmp_path}"]

@@ -38,6 +38,11 @@ def answer_decision(answer: dict) -> str:
     return answer["label"]
 
 
+def answer_scores(answer: dict) -> dict[str, float]:
+    """Return an answer's score per class, in label order: its probabilities."""
+    return answer["probabilities"]
+
+
 def answer_summary(answer: dict) -> str:
     """Return an answer in a few words, such as 'tumour (0.9871)'."""
     return f"{answer['label']} ({answer['probabilities'][answer['label']]:.4f})"

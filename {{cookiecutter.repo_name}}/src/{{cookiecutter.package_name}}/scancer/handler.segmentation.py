@@ -74,6 +74,11 @@ def answer_decision(answer: dict) -> str:
     return answer["mask"]
 
 
+def answer_scores(answer: dict) -> dict[str, float]:
+    """Return an answer's score per class, in label order: its pixel fractions."""
+    return answer["class_fractions"]
+
+
 def answer_summary(answer: dict) -> str:
     """Return an answer in a few words, such as 'tissue 71.2% of pixels'."""
     name, fraction = max(answer["class_fractions"].items(), key=lambda item: item[1])
