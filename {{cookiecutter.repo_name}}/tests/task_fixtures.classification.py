@@ -9,6 +9,10 @@ from {{ cookiecutter.package_name }}.scancer.data import split_paths
 # The benchmark scores every model of this task reports.
 MAIN_SCORES = ("auc", "accuracy", "f1")
 
+# What training logs on the test split, and the default network.
+TRAINING_METRICS = ("test_auc", "test_acc", "test_f1")
+DEFAULT_BACKBONE = "small_cnn"
+
 
 def write_pcam_split(folder, split, images, labels):
     """Write images (N, H, W, C) and labels (N,) as one split in the PCam layout."""

@@ -9,6 +9,10 @@ from {{ cookiecutter.package_name }}.scancer.data import split_folder
 # The benchmark scores every model of this task reports.
 MAIN_SCORES = ("dice", "iou", "pixel_accuracy")
 
+# What training logs on the test split, and the default network.
+TRAINING_METRICS = ("test_dice", "test_iou")
+DEFAULT_BACKBONE = "small_unet"
+
 
 def write_random_split(folder, split, metadata, rng, count):
     """Write count random images with random masks of every class, in the folder layout."""

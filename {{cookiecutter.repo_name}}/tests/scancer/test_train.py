@@ -5,6 +5,8 @@ import torch
 
 from {{ cookiecutter.package_name }}.scancer import train
 
+from task_fixtures import DEFAULT_BACKBONE, TRAINING_METRICS
+
 CONFIGS = ["-c", "configs/data.yaml", "-c", "configs/model.yaml", "-c", "configs/trainer.yaml"]
 
 
@@ -22,6 +24,6 @@ def test_train_records_best_checkpoint(tmp_path, data_dir, monkeypatch):
     record = json.loads(record_path.read_text())
     assert record["monitor"] == "val_loss"
     assert str(tmp_path) in record["checkpoint"]
-    assert {"test_auc", "test_acc", "test_f1"} <= set(record["test_metrics"])
+    assert set(TRAINING_METRICS) <= set(record["test_metrics"])
     state = torch.load(record["checkpoint"])
-    assert state["hyper_parameters"]["backbone"] == "small_cnn"
+    assert state["hyper_parameters"]["backbone"] == DEFAULT_BACKBONE

@@ -76,7 +76,8 @@ def open_image(path: Path) -> Image.Image:
 def read_image(path: Path, channels: int) -> np.ndarray:
     """Return an image as uint8 pixels of shape (H, W, channels)."""
     with open_image(path) as image:
-        pixels = np.asarray(image.convert("RGB" if channels == 3 else "L"))
+        # A writable copy, which torch.from_numpy takes without a warning.
+        pixels = np.array(image.convert("RGB" if channels == 3 else "L"))
     return pixels if channels == 3 else pixels[..., None]
 
 
