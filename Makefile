@@ -5,7 +5,9 @@ PYTHON ?= .venv/bin/python
 NEEDS_VENV := $(if $(filter .venv/bin/python,$(PYTHON)),venv)
 VENV_STAMP := .venv/requirements-installed
 BUILD ?= build
-DEMO_PROJECT := $(BUILD)/ml-pcam-classification
+# The task of the demo project: classification or segmentation.
+TASK ?= classification
+DEMO_PROJECT := $(BUILD)/ml-pcam-$(TASK)
 ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -21,9 +23,9 @@ $(VENV_STAMP): requirements.txt {{cookiecutter.repo_name}}/requirements.txt {{co
 	.venv/bin/pip install --disable-pip-version-check -r requirements.txt -c "{{cookiecutter.repo_name}}/constraints.txt"
 	touch $@
 
-demo: $(NEEDS_VENV) ## Bake the default project into build/ and run its demo on the real sample
+demo: $(NEEDS_VENV) ## Bake a project (TASK=classification or segmentation) into build/ and run its demo
 	rm -rf $(DEMO_PROJECT)
-	$(PYTHON) -m cookiecutter --no-input --output-dir $(BUILD) .
+	$(PYTHON) -m cookiecutter --no-input --output-dir $(BUILD) . task=$(TASK)
 	$(MAKE) -C $(DEMO_PROJECT) demo PYTHON=$(abspath $(PYTHON))
 
 test: $(NEEDS_VENV) ## Run the template's tests (ARGS="-m 'not slow'" for the fast ones)

@@ -14,6 +14,7 @@ KNOWN_TASKS = ("classification", "segmentation")
 BACKGROUND = "background"
 KNOWN_LICENCES = ("Apache-2.0", "MIT", "BSD-3-Clause", "Proprietary")
 INPUT_SIZE_RANGE = (16, 2048)
+SEGMENTATION_SIZE_STEP = 8  # the default U-Net halves its input three times
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 CLASS_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 PACKAGE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -129,6 +130,19 @@ def parse_int(field, value, low, high, default):
     return number
 
 
+def check_segmentation_size(value, size):
+    """Check that the U-Net, which halves the input three times, can take the size."""
+    if size % SEGMENTATION_SIZE_STEP:
+        low, high = INPUT_SIZE_RANGE
+        nearest = min(max(round(size / SEGMENTATION_SIZE_STEP) * SEGMENTATION_SIZE_STEP, low), high)
+        raise InvalidAnswer(
+            "input_size",
+            value,
+            f"a segmentation model's input size must be a multiple of {SEGMENTATION_SIZE_STEP}",
+            nearest,
+        )
+
+
 def parse_channels(value):
     """Return the channel count, which must be 1 (greyscale) or 3 (RGB)."""
     channels = parse_int("input_channels", value, 1, 3, 3)
@@ -192,7 +206,9 @@ def validate(answers):
     names = parse_class_names(answers["class_names"])
     if answers["task"] == "segmentation":
         check_background_first(answers["class_names"], names)
-    parse_int("input_size", answers["input_size"], *INPUT_SIZE_RANGE, 96)
+    size = parse_int("input_size", answers["input_size"], *INPUT_SIZE_RANGE, 96)
+    if answers["task"] == "segmentation":
+        check_segmentation_size(answers["input_size"], size)
     channels = parse_channels(answers["input_channels"])
     parse_statistics(
         "normalisation_mean",

@@ -30,26 +30,31 @@ EXPECTED_FILES = {
     "pyproject.toml",
     "requirements.txt",
     "src/pcam_classification/__init__.py",
+    "src/pcam_classification/model.py",
+    "src/pcam_classification/networks.py",
     "src/pcam_classification/scancer/__init__.py",
     "src/pcam_classification/scancer/archive.py",
-    "src/pcam_classification/scancer/checks.py",
     "src/pcam_classification/scancer/benchmark.py",
     "src/pcam_classification/scancer/card.py",
+    "src/pcam_classification/scancer/card_figures.py",
+    "src/pcam_classification/scancer/checks.py",
     "src/pcam_classification/scancer/cli.py",
     "src/pcam_classification/scancer/data.py",
     "src/pcam_classification/scancer/digests.py",
+    "src/pcam_classification/scancer/evaluation.py",
     "src/pcam_classification/scancer/export.py",
+    "src/pcam_classification/scancer/figures.py",
     "src/pcam_classification/scancer/handler.py",
+    "src/pcam_classification/scancer/image_handler.py",
     "src/pcam_classification/scancer/local_store.py",
     "src/pcam_classification/scancer/metadata.py",
-    "src/pcam_classification/model.py",
-    "src/pcam_classification/networks.py",
     "src/pcam_classification/scancer/paths.py",
     "src/pcam_classification/scancer/pcam.py",
     "src/pcam_classification/scancer/predict.py",
     "src/pcam_classification/scancer/publish.py",
     "src/pcam_classification/scancer/sample_data.py",
     "src/pcam_classification/scancer/sample_sources.py",
+    "src/pcam_classification/scancer/sample_tissue.py",
     "src/pcam_classification/scancer/server_load.py",
     "src/pcam_classification/scancer/serving.py",
     "src/pcam_classification/scancer/store.py",
@@ -57,24 +62,31 @@ EXPECTED_FILES = {
     "src/pcam_classification/scancer/train.py",
     "src/pcam_classification/scancer/upstream.py",
     "tests/conftest.py",
+    "tests/scancer/image_cases.py",
+    "tests/scancer/test_answers.py",
     "tests/scancer/test_archive.py",
-    "tests/scancer/test_checks.py",
     "tests/scancer/test_benchmark.py",
     "tests/scancer/test_card.py",
+    "tests/scancer/test_checks.py",
     "tests/scancer/test_cli.py",
     "tests/scancer/test_data.py",
     "tests/scancer/test_export.py",
     "tests/scancer/test_handler.py",
     "tests/scancer/test_handler_cases.py",
-    "tests/scancer/test_metadata.py",
-    "tests/scancer/image_cases.py",
     "tests/scancer/test_local_store.py",
-    "tests/test_model.py",
+    "tests/scancer/test_metadata.py",
     "tests/scancer/test_publish.py",
     "tests/scancer/test_store.py",
     "tests/scancer/test_store_auth.py",
     "tests/scancer/test_train.py",
     "tests/scancer/test_upstream.py",
+    "tests/task_fixtures.py",
+    "tests/test_model.py",
+}
+# A segmentation project has the same files, less the PCam download.
+SEGMENTATION_FILES = {
+    name.replace("pcam_classification", "pcam_segmentation")
+    for name in EXPECTED_FILES - {"src/pcam_classification/scancer/pcam.py"}
 }
 
 
@@ -97,6 +109,18 @@ def ownership_table(readme: str) -> dict[str, str]:
             paths, owner = row.strip("|").split("|")[:2]
             owners.update(dict.fromkeys(re.findall(r"`([^`]+)`", paths), owner.strip()))
     return owners
+
+
+def test_segmentation_bake_has_no_classification_leftovers(bake):
+    project = bake(task="segmentation")
+
+    assert project.name == "ml-pcam-segmentation"
+    assert project_files(project) == SEGMENTATION_FILES
+    for name in sorted(SEGMENTATION_FILES):
+        if name.endswith((".py", ".yaml", ".yml", ".toml", "Makefile")):
+            text = (project / name).read_text()
+            for leftover in ("PatchClassifier", "PCam", "camelyonpatch", "h5py", "auroc"):
+                assert leftover not in text, (name, leftover)
 
 
 def test_readme_names_the_owner_of_every_file(bake):

@@ -19,6 +19,11 @@ REJECTIONS = [
     ("model_store_url", "localhost:8081", "model_store_url=http://127.0.0.1:8081"),
     ("repo_name", "pcam-model", "repo_name=ml-pcam-classification"),
 ]
+SEGMENTATION_REJECTIONS = [
+    ("class_names", "tissue,background", "class_names=background,tissue"),
+    ("class_names", "tumour,stroma", "class_names=background,tumour,stroma"),
+    ("input_size", "100", "input_size=96"),
+]
 
 
 @pytest.mark.parametrize(("field", "value", "suggestion"), REJECTIONS)
@@ -34,16 +39,26 @@ def test_hook_rejects_value_in_one_line(bake, tmp_path, capfd, field, value, sug
     assert leftovers == []
 
 
-def answers_for(dataset="pcam", **changes):
-    """Default answers with names derived from dataset, as cookiecutter.json derives them."""
+@pytest.mark.parametrize(("field", "value", "suggestion"), SEGMENTATION_REJECTIONS)
+def test_hook_rejects_segmentation_value(bake, capfd, field, value, suggestion):
+    with pytest.raises(FailedHookException):
+        bake(task="segmentation", **{field: value})
+    (message,) = capfd.readouterr().err.strip().splitlines()
+    assert message.startswith(f"cookiecutter: invalid {field} {value!r}: a segmentation model's")
+    assert message.endswith(f"try {suggestion}")
+
+
+def answers_for(dataset="pcam", task="classification", **changes):
+    """Default answers with names derived from dataset and task, as cookiecutter.json does."""
+    segmentation = task == "segmentation"
     answers = {
         "dataset": dataset,
-        "task": "classification",
-        "model_name": f"{dataset}-classification",
-        "repo_name": f"ml-{dataset}-classification",
-        "package_name": f"{dataset.replace('-', '_')}_classification",
-        "class_names": "normal,tumour",
-        "input_size": "96",
+        "task": task,
+        "model_name": f"{dataset}-{task}",
+        "repo_name": f"ml-{dataset}-{task}",
+        "package_name": f"{dataset.replace('-', '_')}_{task}",
+        "class_names": "background,tissue" if segmentation else "normal,tumour",
+        "input_size": "128" if segmentation else "96",
         "input_channels": "3",
         "normalisation_mean": "0.5,0.5,0.5",
         "normalisation_std": "0.25,0.25,0.25",
@@ -66,6 +81,11 @@ def test_suggestions_pass_validation(pre_gen_hook):
             pre_gen_hook.validate(answers_for(suggestion))
         else:
             pre_gen_hook.validate(answers_for(**{field: suggestion}))
+    for field, value, _ in SEGMENTATION_REJECTIONS:
+        with pytest.raises(pre_gen_hook.InvalidAnswer) as rejected:
+            pre_gen_hook.validate(answers_for(task="segmentation", **{field: value}))
+        suggestion = str(rejected.value.suggestion)
+        pre_gen_hook.validate(answers_for(task="segmentation", **{field: suggestion}))
 
 
 def test_unknown_licence_rejected_before_writing(bake, tmp_path):

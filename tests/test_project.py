@@ -1,10 +1,13 @@
 """Bake projects and run their own tests and Makefile targets with this environment."""
 
+import base64
+import io
 import json
 import subprocess
 import sys
 
 import pytest
+from PIL import Image
 
 pytestmark = pytest.mark.slow
 
@@ -70,22 +73,37 @@ def test_main_job_on_real_sample(bake):
         expected_label = answer["image"].split("/")[-1].split("-")[0]
         assert answer["response"]["label"] == expected_label, answer
 
-    recorded = make(project, "record-data")
+    report = check_and_report(project)
+    assert report["figures"]["benchmark"]["metrics"]["auc"] >= 0.95
+
+    readme = write_card_twice(project)
+    assert "| auc | 1.0000 | none |" in readme
+    serve_and_stop(project, "pcam-classification", examples)
+
+
+def check_and_report(project):
+    """Record the sample's digests, run make check; return its report."""
+    assert "Recorded the digests of" in make(project, "record-data")
     checked = make(project, "check")
-    assert "Recorded the digests of" in recorded
     for aspect in ("metadata", "data", "parity", "benchmark", "archive"):
         assert f"{aspect}: passed" in checked
     report = json.loads((project / "build" / "check" / "report.json").read_text())
-    assert report["figures"]["benchmark"]["metrics"]["auc"] >= 0.95
     assert report["template"]["state"] == "current", report["template"]
+    return report
 
+
+def write_card_twice(project):
+    """Run make card twice, check that the files are byte-identical; return the README."""
     make(project, "card")
     card_files = [project / "README.md", *sorted((project / "docs" / "card").glob("*.png"))]
     first = [path.read_bytes() for path in card_files]
     make(project, "card")
     assert [path.read_bytes() for path in card_files] == first
-    assert "| auc | 1.0000 | none |" in card_files[0].read_text()
+    return card_files[0].read_text()
 
+
+def serve_and_stop(project, model_name, examples):
+    """Publish to a local TorchServe with make serve, describe it, then stop it."""
     try:
         served = make(project, "serve")
         described = make(project, "describe")
@@ -95,6 +113,47 @@ def test_main_job_on_real_sample(bake):
     for example in examples:
         assert example.name in served
     last_line = [line for line in served.splitlines() if not line.startswith("make")][-1]
-    assert last_line.startswith("Default version of pcam-classification: 1.0.0, at http://")
+    assert last_line.startswith(f"Default version of {model_name}: 1.0.0, at http://")
     assert "1.0.0 (default): 1 worker(s): READY" in described
     assert "Stopped the local store" in stopped
+
+
+def test_segmentation_project_tests_pass(bake):
+    make(bake(task="segmentation"), "test")
+
+
+def test_segmentation_main_job_on_real_sample(bake):
+    """The same job for task=segmentation: tiles and tissue masks, a U-Net, masks served."""
+    project = bake(task="segmentation")
+    make(project, "sample-data")
+    provenance = json.loads((project / "data" / "sample" / "provenance.json").read_text())
+    assert set(provenance["tiles"]) == {"train", "valid", "test"}
+    assert all(count > 0 for count in provenance["tiles"].values())
+    assert "data/sample: image and mask pairs" in make(project, "data", "DATA_DIR=data/sample")
+
+    make(project, "train", "ARGS=--trainer.max_epochs=10")
+    record = json.loads((project / "build" / "best-checkpoint.json").read_text())
+    # Tissue against background by a saturation threshold is easy to learn;
+    # a drop here means a broken data or training path.
+    assert record["test_metrics"]["test_dice"] >= 0.85
+    make(project, "archive")
+    assert (project / "build" / "model-store" / "pcam-segmentation-1.0.0.mar").is_file()
+
+    output = make(project, "predict").splitlines()
+    predicted = [json.loads(line) for line in output if line.startswith("{")]
+    examples = sorted((project / "examples").glob("*.png"))
+    assert len(predicted) == len(examples) >= 2
+    for answer in predicted:
+        assert answer["status"] == 200
+        fractions = answer["response"]["class_fractions"]
+        assert set(fractions) == {"background", "tissue"}
+        with Image.open(io.BytesIO(base64.b64decode(answer["response"]["mask"]))) as mask:
+            assert (mask.mode, mask.size) == ("L", (128, 128))
+
+    report = check_and_report(project)
+    assert report["figures"]["benchmark"]["metrics"]["dice"] >= 0.85
+    readme = write_card_twice(project)
+    assert "| dice |" in readme
+    assert "![tile-1 mask](docs/card/tile-1-mask.png)" in readme
+    assert "| auc |" not in readme
+    serve_and_stop(project, "pcam-segmentation", examples)

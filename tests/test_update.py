@@ -94,7 +94,9 @@ def change_template(template_repo):
         "hello: ## Say hello\n\t@echo hello from the template\n\nlint: ##",
     )
     edit(template_file(template_repo, "requirements.txt"), "pyyaml==6.0.4", "pyyaml==6.0.5")
-    handler = template_file(template_repo, "src/{{cookiecutter.package_name}}/scancer/handler.py")
+    handler = template_file(
+        template_repo, "src/{{cookiecutter.package_name}}/scancer/handler.classification.py"
+    )
     handler.write_text(handler.read_text() + "\nHANDLER_REVISION = 2\n")
     return commit_all(template_repo, "Add a target, raise a pin, change the handler")
 

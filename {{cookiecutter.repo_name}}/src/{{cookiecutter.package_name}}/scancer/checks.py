@@ -6,7 +6,7 @@ fix:
 - metadata: the schema, a version above the published one when the archive
   changed, and a changelog entry for it;
 - data: the benchmark split's SHA-256 digests match the recorded ones, and no
-  benchmark patch shares a slide (PCam's ``wsi``) or region (the sample's
+  benchmark patch shares a slide (a ``wsi`` column) or region (the sample's
   ``region``) with a training patch;
 - parity: the archive's handler on PNG bytes matches the Lightning model on
   the benchmark split at several batch sizes;
@@ -65,7 +65,8 @@ ASPECTS = ("metadata", "data", "parity", "benchmark", "archive")
 SKIP_LIST = REPOSITORY_ROOT / "checks" / "skip.yaml"
 REPORT_PATH = BUILD_DIR / "check" / "report.json"
 PARITY_BATCH_SIZES = (1, 7, 16)
-GROUP_COLUMNS = ("wsi", "region")  # slide in PCam's meta CSV, region in the sample's
+# The column of a meta CSV that names each image's slide (``wsi``) or sample region.
+GROUP_COLUMNS = ("wsi", "region")
 
 
 class CheckFailed(Exception):

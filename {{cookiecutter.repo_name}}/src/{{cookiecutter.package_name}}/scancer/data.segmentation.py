@@ -12,9 +12,11 @@ Each split (train, valid, test) is a folder of its own:
 
 check_split names the first file that breaks these rules: an image without a
 mask or a mask without an image, sizes that differ, or mask values that are
-not class labels of metadata.json.
+not class labels of metadata.json. ``make data`` runs those checks on
+DATA_DIR.
 """
 
+import argparse
 from pathlib import Path
 
 import lightning as L
@@ -267,3 +269,22 @@ class SegmentationDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description="Check image and mask folders against metadata.json."
+    )
+    parser.add_argument("--data-dir", type=Path, default=Path("data/images"))
+    args = parser.parse_args(argv)
+    metadata = load_metadata()
+    try:
+        counts = {split: checked_split_size(args.data_dir, split, metadata) for split in SPLITS}
+    except DataError as error:
+        raise SystemExit(f"data check failed: {error}") from None
+    listed = ", ".join(f"{split} {count}" for split, count in counts.items())
+    print(f"{args.data_dir}: image and mask pairs: {listed}")
+
+
+if __name__ == "__main__":
+    main()
