@@ -5,6 +5,7 @@ corrected value. The hook exits with status 1 on the first invalid answer, and
 cookiecutter then removes the partly created project folder.
 """
 
+import difflib
 import json
 import re
 import sys
@@ -54,7 +55,8 @@ def check_slug(field, value):
 def check_task(value):
     """Check that the task is one the template can generate."""
     if value not in KNOWN_TASKS:
-        suggestion = KNOWN_TASKS[0]
+        close = difflib.get_close_matches(value.strip().lower(), KNOWN_TASKS, n=1, cutoff=0.5)
+        suggestion = close[0] if close else KNOWN_TASKS[0]
         raise InvalidAnswer("task", value, f"must be one of {', '.join(KNOWN_TASKS)}", suggestion)
 
 
@@ -92,9 +94,7 @@ def parse_class_names(value):
                 suggestion,
             )
     if len(names) < 2:
-        raise InvalidAnswer(
-            "class_names", value, "a classifier needs at least two classes", suggestion
-        )
+        raise InvalidAnswer("class_names", value, "a model needs at least two classes", suggestion)
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise InvalidAnswer(

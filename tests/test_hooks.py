@@ -6,6 +6,7 @@ REJECTIONS = [
     ("dataset", "PCam v2", "dataset=pcam-v2"),
     ("dataset", "16camelyon", "dataset=camelyon16"),
     ("task", "classification!", "task=classification"),
+    ("task", "Segmentation", "task=segmentation"),
     ("class_names", "tumour", "class_names=tumour,other"),
     ("class_names", "normal,tumour,normal", "class_names=normal,tumour"),
     ("class_names", "Normal Tissue,tumour", "class_names=normal_tissue,tumour"),

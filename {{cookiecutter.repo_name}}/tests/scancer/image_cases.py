@@ -109,7 +109,12 @@ def build_cases(size, max_body_bytes):
             images=2,
         ),
         Case("empty", body(b""), 400, "empty"),
-        Case("text-file", body(b"patient notes\n", "text/plain"), 415, "the body is text"),
+        Case(
+            "text-file",
+            body(b"patient notes\n", "text/plain"),
+            415,
+            "body is text, expected image bytes",
+        ),
         Case("text-as-bytes", body(b"patient notes\n"), 415, "not a PNG, JPEG, TIFF or WebP"),
         Case("gif", body(encode(rgb, "GIF")), 415, "not a PNG, JPEG, TIFF or WebP"),
         Case("jpeg-cut-in-half", body(jpeg[: len(jpeg) // 2]), 400, "truncated or corrupt JPEG"),

@@ -61,7 +61,18 @@ def test_unknown_mask_values_are_named(data_dir, metadata):
     mask[0, :3] = [metadata.num_classes, 7, 255]
     Image.fromarray(mask).save(data_dir / "test" / "masks" / "image-006.png")
 
-    with pytest.raises(DataError, match=r"image-006\.png has values .*255 that are not class"):
+    with pytest.raises(
+        DataError, match=r"image-006\.png has values .*255 that are not class"
+    ) as raised:
+        check(data_dir, metadata)
+    assert "Relabel those pixels, or add the classes to class_names" in str(raised.value)
+
+
+def test_jpeg_mask_is_rejected(data_dir, metadata):
+    path = data_dir / "test" / "masks" / "image-008.png"
+    path.rename(path.with_suffix(".jpg"))
+
+    with pytest.raises(DataError, match=r"image-008\.jpg is a JPEG; save masks as PNG or TIFF"):
         check(data_dir, metadata)
 
 

@@ -32,6 +32,8 @@ from .metadata import Metadata, load_metadata
 
 SPLITS = ("train", "valid", "test")
 SUFFIXES = (".png", ".tif", ".tiff")
+# JPEG compression changes pixel values, so it cannot carry class labels.
+LOSSY_SUFFIXES = (".jpg", ".jpeg")
 MASK_MODES = ("L", "P", "I;16", "I;16B", "I;16L", "I")
 
 
@@ -48,10 +50,15 @@ def split_folder(data_dir: Path, split: str) -> Path:
 def files_by_name(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         raise DataError(
-            f"missing folder {folder}; run 'make sample-data' for the built-in sample, "
-            "or set data_dir in configs/data.yaml to a folder with train, valid and test"
+            f"missing folder {folder}; run 'make sample-data' for the built-in sample, or "
+            "point DATA_DIR (make data) or data_dir in configs/data.yaml (training) to a "
+            "folder with train, valid and test"
         )
-    return {path.stem: path for path in sorted(folder.iterdir()) if path.suffix in SUFFIXES}
+    files = sorted(folder.iterdir())
+    lossy = [path for path in files if path.suffix.lower() in LOSSY_SUFFIXES]
+    if lossy and folder.name == "masks":
+        raise DataError(f"{lossy[0]} is a JPEG; save masks as PNG or TIFF, which keep labels exact")
+    return {path.stem: path for path in files if path.suffix.lower() in SUFFIXES}
 
 
 def split_pairs(data_dir: Path, split: str) -> list[tuple[Path, Path]]:
@@ -107,13 +114,14 @@ def check_pair(image_path: Path, mask_path: Path, size: int, num_classes: int) -
     if labels.shape != (size, size):
         raise DataError(
             f"{mask_path} is {labels.shape[1]} x {labels.shape[0]} px, but its image "
-            f"{image_path.name} is {size} x {size}"
+            f"{image_path.name} is {size} x {size}; save the mask at the image's size"
         )
     unknown = np.unique(labels[(labels < 0) | (labels >= num_classes)])
     if unknown.size:
         raise DataError(
             f"{mask_path} has values {', '.join(map(str, unknown[:5]))} that are not class "
-            f"labels; metadata.json has {num_classes} classes, labels 0 to {num_classes - 1}"
+            f"labels; metadata.json has {num_classes} classes, labels 0 to {num_classes - 1}. "
+            "Relabel those pixels, or add the classes to class_names in metadata.json"
         )
 
 
@@ -275,7 +283,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         description="Check image and mask folders against metadata.json."
     )
-    parser.add_argument("--data-dir", type=Path, default=Path("data/images"))
+    parser.add_argument("--data-dir", type=Path, default=Path("data/sample"))
     args = parser.parse_args(argv)
     metadata = load_metadata()
     try:

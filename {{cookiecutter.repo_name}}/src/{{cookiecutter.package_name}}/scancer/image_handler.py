@@ -165,7 +165,7 @@ class ImageHandler(BaseHandler):
             return self.json_images(field, value)
         if isinstance(value, str):
             raise RequestError(
-                f"{field}: the body is text, expected image bytes or JSON",
+                f"{field} is text, expected image bytes or JSON",
                 415,
                 "Unsupported Media Type",
             )

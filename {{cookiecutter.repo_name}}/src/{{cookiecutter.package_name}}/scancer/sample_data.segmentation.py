@@ -155,8 +155,11 @@ def fitting_regions(regions, tissue, sources, size) -> list[tuple[np.ndarray, np
     for region, mask, source in zip(regions, tissue, sources, strict=True):
         try:
             band_limits(region.shape[0], size)
-        except ValueError as error:
-            log.info("%s is left out: %s", source["name"], error)
+        except ValueError:
+            log.info(
+                "%s is left out: it is %d px high, too low for three bands of %d px tiles",
+                source["name"], region.shape[0], size,
+            )  # fmt: skip
             continue
         kept.append((region, mask, source["name"]))
     if not kept:

@@ -63,8 +63,9 @@ def band_limits(length: int, patch_size: int) -> dict[str, tuple[int, int]]:
         end = length if split == SPLITS[-1] else start + round(length * SPLIT_FRACTIONS[split])
         if end - start < patch_size:
             raise ValueError(
-                f"the {split} band of a sample region is {end - start} px high, less "
-                f"than the {patch_size} px patch; the built-in sample supports input "
+                f"the band of rows for the {split} split of a sample region is "
+                f"{end - start} px high, less than the {patch_size} px patch; the built-in "
+                "sample supports input "
                 f"sizes up to {int(length * min(SPLIT_FRACTIONS.values()))} px"
             )
         limits[split] = (start, end)
