@@ -57,6 +57,7 @@ EXPECTED_FILES = {
     "src/pcam_classification/scancer/sample_tissue.py",
     "src/pcam_classification/scancer/server_load.py",
     "src/pcam_classification/scancer/serving.py",
+    "src/pcam_classification/scancer/splits.py",
     "src/pcam_classification/scancer/store.py",
     "src/pcam_classification/scancer/store_auth.py",
     "src/pcam_classification/scancer/train.py",

@@ -11,8 +11,8 @@ from {{ cookiecutter.package_name }}.scancer.data import (
     check_split,
     split_digests,
     split_pairs,
-    training_augmentation,
 )
+from {{ cookiecutter.package_name }}.scancer.splits import training_augmentation
 
 from conftest import IMAGES_PER_SPLIT
 

@@ -9,15 +9,14 @@ N x 1 x 1 x 1 labels.
 from pathlib import Path
 
 import h5py
-import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from .digests import file_sha256
-from .metadata import Metadata, load_metadata
+from .metadata import Metadata
+from .splits import SPLITS, SplitsDataModule
 
-SPLITS = ("train", "valid", "test")
 FILE_PREFIX = "camelyonpatch_level_2_split"
 
 
@@ -140,24 +139,7 @@ class PCamDataset(Dataset):
         return state
 
 
-def training_augmentation() -> v2.Transform:
-    """Return flips and right-angle rotations, which keep tissue semantics."""
-    return v2.Compose(
-        [
-            v2.RandomHorizontalFlip(),
-            v2.RandomVerticalFlip(),
-            v2.RandomChoice([v2.RandomRotation((angle, angle)) for angle in (0, 90, 180, 270)]),
-        ]
-    )
-
-
-def normalisation() -> v2.Normalize:
-    """Return the normalisation recorded in metadata.json."""
-    metadata = load_metadata()
-    return v2.Normalize(mean=list(metadata.mean), std=list(metadata.std))
-
-
-class PCamDataModule(L.LightningDataModule):
+class PCamDataModule(SplitsDataModule):
     """Train, validation and test loaders over a folder in the PCam layout.
 
     Args:
@@ -174,45 +156,11 @@ class PCamDataModule(L.LightningDataModule):
         num_workers: int = 2,
         augment: bool = True,
     ):
-        super().__init__()
-        self.save_hyperparameters()
-        self.data_dir = Path(data_dir)
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.augment = augment
-        self.datasets: dict[str, PCamDataset] = {}
+        super().__init__(data_dir, batch_size, num_workers, augment)
 
-    def setup(self, stage: str | None = None) -> None:
-        metadata = load_metadata()
-        normalise = normalisation()
+    def check_splits(self, metadata: Metadata) -> None:
         for split in SPLITS:
             check_split(self.data_dir, split, metadata.input_size, metadata.input_channels)
-        train_transform = normalise
-        if self.augment:
-            train_transform = v2.Compose([training_augmentation(), normalise])
-        self.datasets = {
-            "train": PCamDataset(self.data_dir, "train", train_transform),
-            "valid": PCamDataset(self.data_dir, "valid", normalise),
-            "test": PCamDataset(self.data_dir, "test", normalise),
-        }
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("valid", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+    def dataset(self, split: str, transform: v2.Transform) -> PCamDataset:
+        return PCamDataset(self.data_dir, split, transform)

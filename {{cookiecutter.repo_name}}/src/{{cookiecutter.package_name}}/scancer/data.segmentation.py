@@ -19,18 +19,17 @@ DATA_DIR.
 import argparse
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from .digests import file_sha256, files_sha256
 from .metadata import Metadata, load_metadata
+from .splits import SPLITS, SplitsDataModule
 
-SPLITS = ("train", "valid", "test")
 SUFFIXES = (".png", ".tif", ".tiff")
 # JPEG compression changes pixel values, so it cannot carry class labels.
 LOSSY_SUFFIXES = (".jpg", ".jpeg")
@@ -194,31 +193,14 @@ class SegmentationDataset(Dataset):
         return image.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor)
 
 
-def training_augmentation() -> v2.Transform:
-    """Return flips and right-angle rotations, applied to image and mask together."""
-    return v2.Compose(
-        [
-            v2.RandomHorizontalFlip(),
-            v2.RandomVerticalFlip(),
-            v2.RandomChoice([v2.RandomRotation((angle, angle)) for angle in (0, 90, 180, 270)]),
-        ]
-    )
-
-
-def normalisation() -> v2.Normalize:
-    """Return the normalisation recorded in metadata.json; masks pass through unchanged."""
-    metadata = load_metadata()
-    return v2.Normalize(mean=list(metadata.mean), std=list(metadata.std))
-
-
-class SegmentationDataModule(L.LightningDataModule):
+class SegmentationDataModule(SplitsDataModule):
     """Train, validation and test loaders over image and mask folders.
 
     Args:
         data_dir: Folder with train, valid and test, each holding images/ and masks/.
         batch_size: Images per batch.
         num_workers: DataLoader worker processes.
-        augment: Apply flips and right-angle rotations to the training split.
+        augment: Apply flips and right-angle rotations to image and mask of the training split.
     """
 
     def __init__(
@@ -228,55 +210,14 @@ class SegmentationDataModule(L.LightningDataModule):
         num_workers: int = 2,
         augment: bool = True,
     ):
-        super().__init__()
-        self.save_hyperparameters()
-        self.data_dir = Path(data_dir)
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.augment = augment
-        self.datasets: dict[str, SegmentationDataset] = {}
+        super().__init__(data_dir, batch_size, num_workers, augment)
 
-    def setup(self, stage: str | None = None) -> None:
-        metadata = load_metadata()
-        normalise = normalisation()
+    def check_splits(self, metadata: Metadata) -> None:
         for split in SPLITS:
-            check_split(
-                self.data_dir,
-                split,
-                metadata.input_size,
-                metadata.input_channels,
-                metadata.num_classes,
-            )
-        train_transform = normalise
-        if self.augment:
-            train_transform = v2.Compose([training_augmentation(), normalise])
-        channels = metadata.input_channels
-        self.datasets = {
-            "train": SegmentationDataset(self.data_dir, "train", channels, train_transform),
-            "valid": SegmentationDataset(self.data_dir, "valid", channels, normalise),
-            "test": SegmentationDataset(self.data_dir, "test", channels, normalise),
-        }
+            checked_split_size(self.data_dir, split, metadata)
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("valid", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+    def dataset(self, split: str, transform: v2.Transform) -> SegmentationDataset:
+        return SegmentationDataset(self.data_dir, split, load_metadata().input_channels, transform)
 
 
 def main(argv=None) -> None:

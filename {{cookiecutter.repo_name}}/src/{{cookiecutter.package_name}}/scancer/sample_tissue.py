@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data import SPLITS
 from .sample_sources import SOURCES, TissueSource, load_region
+from .splits import SPLITS
 
 MICRONS_PER_PIXEL = 0.5
 SPLIT_FRACTIONS = {"train": 0.6, "valid": 0.2, "test": 0.2}
