@@ -1,7 +1,7 @@
 """Finish the new repository: keep the task's files, normalise metadata.json, link the template.
 
-Files written for one task are named <name>.<task>[.<suffix>] in the template;
-the chosen task's files take their plain names and the other tasks' files go.
+Files written for one task are named <name>.<task>[.<suffix>] in the template.
+The chosen task's files take their plain names, and the other tasks' files are deleted.
 
 metadata.json is rewritten as json.dumps with indent 2 writes it, so that
 'make record-data' and 'make record-published', which write it the same way,
@@ -10,8 +10,8 @@ change only the fields they record.
 .cruft.json records the template's address and commit and the answers given,
 in the format cruft writes, so that 'cruft check', 'cruft diff' and
 'make update' (cruft update) work on a repository baked with plain cookiecutter.
-cruft runs this hook too, with "_commit" in the context; it writes .cruft.json
-itself then, and the hook stays quiet.
+cruft runs this hook too, with "_commit" in the context. It then writes
+.cruft.json itself, and the hook prints nothing.
 """
 
 import json
@@ -29,7 +29,7 @@ CRUFT_FILE = Path(".cruft.json")
 CONTEXT = json.loads({{cookiecutter | jsonify | tojson}})  # noqa: F821
 # Files written for one task only: <name>.<task>[.<suffix>], e.g. data.segmentation.py.
 TASK_FILE = re.compile(r"^(?P<name>[^.]+)\.(?P<task>classification|segmentation)(?P<suffix>\..+)?$")
-# Context entries that describe this run on this machine, not the template or the answers.
+# Context entries about this run on this machine, which are not template answers.
 RUN_ENTRIES = ("_output_dir", "_repo_dir", "_checkout")
 
 
@@ -58,7 +58,7 @@ def template_folder(context: dict) -> Path:
     """Return the folder cookiecutter read the template from (a clone for a URL)."""
     folder = Path(context["_repo_dir"]).expanduser()
     if not folder.is_absolute():
-        # Hooks run inside the new project; the shell's PWD is where cookiecutter started.
+        # Hooks run inside the new project, but the shell's PWD is where cookiecutter started.
         folder = Path(os.environ.get("PWD", ".")) / folder
     return folder.resolve()
 
@@ -69,8 +69,27 @@ def git(folder: Path, *args: str) -> str:
     ).stdout.strip()
 
 
+def cruft_state(context: dict, folder: Path, commit: str) -> dict:
+    """Return the content of .cruft.json, as cruft create writes it."""
+    address = template_address(context)
+    # The answers go in cookiecutter.json's order, as cruft writes them on update.
+    order = [
+        key for key in json.loads((folder / "cookiecutter.json").read_text()) if key in context
+    ]
+    answers = {key: context[key] for key in order + sorted(context) if key not in RUN_ENTRIES}
+    answers.update(_template=address, _commit=commit)
+    return {
+        "template": address,
+        "commit": commit,
+        "checkout": context.get("_checkout"),
+        "context": {"cookiecutter": answers},
+        "directory": None,
+        "skip": [],
+    }
+
+
 def link_template(context: dict) -> str:
-    """Write .cruft.json; return a line for the summary."""
+    """Write .cruft.json and return the line that reports it."""
     folder = template_folder(context)
     try:
         commit = git(folder, "rev-parse", "HEAD")
@@ -81,23 +100,12 @@ def link_template(context: dict) -> str:
             "'make update' cannot take template changes. Bake from the template's git "
             "repository (cookiecutter gh:scancer-org/template) to get one."
         )
-    address = template_address(context)
-    # In cookiecutter.json's order, as cruft writes them on update.
-    order = [
-        key for key in json.loads((folder / "cookiecutter.json").read_text()) if key in context
-    ]
-    answers = {key: context[key] for key in order + sorted(context) if key not in RUN_ENTRIES}
-    answers.update(_template=address, _commit=commit)
-    state = {
-        "template": address,
-        "commit": commit,
-        "checkout": context.get("_checkout"),
-        "context": {"cookiecutter": answers},
-        "directory": None,
-        "skip": [],
-    }
+
+    state = cruft_state(context, folder, commit)
     CRUFT_FILE.write_text(json.dumps(state, ensure_ascii=False, indent=2) + "\n")
-    line = f".cruft.json links {address} at {commit[:12]}; 'make update' takes its changes."
+    line = (
+        f".cruft.json links {state['template']} at {commit[:12]}; 'make update' takes its changes."
+    )
     if changed:
         line += f"\nWarning: {folder} has uncommitted changes, which the recorded commit lacks."
     return line

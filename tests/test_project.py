@@ -62,10 +62,7 @@ def test_main_job_on_real_sample(bake):
     assert f"Archive: {archive}" in archived
     assert "SHA-256" in archived
 
-    output = make(project, "predict").splitlines()
-    predicted = [json.loads(line) for line in output if line.startswith("{")]
-    examples = sorted((project / "examples").glob("*.png"))
-    assert len(predicted) == len(examples) >= 2
+    predicted, examples = predict_examples(project)
     for answer in predicted:
         assert answer["status"] == 200
         assert set(answer["response"]["probabilities"]) == {"normal", "tumour"}
@@ -79,6 +76,15 @@ def test_main_job_on_real_sample(bake):
     readme = write_card_twice(project)
     assert "| auc | 1.0000 | none |" in readme
     serve_and_stop(project, "pcam-classification", examples)
+
+
+def predict_examples(project):
+    """Run make predict on examples/*.png; return the printed responses and the example paths."""
+    output = make(project, "predict").splitlines()
+    predicted = [json.loads(line) for line in output if line.startswith("{")]
+    examples = sorted((project / "examples").glob("*.png"))
+    assert len(predicted) == len(examples) >= 2
+    return predicted, examples
 
 
 def check_and_report(project):
@@ -139,10 +145,7 @@ def test_segmentation_main_job_on_real_sample(bake):
     make(project, "archive")
     assert (project / "build" / "model-store" / "pcam-segmentation-1.0.0.mar").is_file()
 
-    output = make(project, "predict").splitlines()
-    predicted = [json.loads(line) for line in output if line.startswith("{")]
-    examples = sorted((project / "examples").glob("*.png"))
-    assert len(predicted) == len(examples) >= 2
+    predicted, examples = predict_examples(project)
     for answer in predicted:
         assert answer["status"] == 200
         fractions = answer["response"]["class_fractions"]

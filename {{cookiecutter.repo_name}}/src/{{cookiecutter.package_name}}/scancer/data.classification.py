@@ -162,5 +162,5 @@ class PCamDataModule(SplitsDataModule):
         for split in SPLITS:
             check_split(self.data_dir, split, metadata.input_size, metadata.input_channels)
 
-    def dataset(self, split: str, transform: v2.Transform) -> PCamDataset:
+    def dataset(self, split: str, transform: v2.Transform, metadata: Metadata) -> PCamDataset:
         return PCamDataset(self.data_dir, split, transform)

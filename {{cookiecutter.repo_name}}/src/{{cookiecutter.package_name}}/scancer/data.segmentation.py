@@ -70,7 +70,9 @@ def split_pairs(data_dir: Path, split: str) -> list[tuple[Path, Path]]:
     for name in masks.keys() - images.keys():
         raise DataError(f"{masks[name]} has no image; add images/{name}.png or remove the mask")
     if not images:
-        raise DataError(f"{folder / 'images'} holds no {', '.join(SUFFIXES)} images")
+        raise DataError(
+            f"{folder / 'images'} contains no {', '.join(SUFFIXES)} images; add the split's images"
+        )
     return [(images[name], masks[name]) for name in sorted(images)]
 
 
@@ -78,7 +80,7 @@ def open_image(path: Path) -> Image.Image:
     try:
         return Image.open(path)
     except (OSError, UnidentifiedImageError) as error:
-        raise DataError(f"cannot read {path}: {error}") from None
+        raise DataError(f"cannot read {path}: {error}; replace the file") from None
 
 
 def read_image(path: Path, channels: int) -> np.ndarray:
@@ -216,8 +218,10 @@ class SegmentationDataModule(SplitsDataModule):
         for split in SPLITS:
             checked_split_size(self.data_dir, split, metadata)
 
-    def dataset(self, split: str, transform: v2.Transform) -> SegmentationDataset:
-        return SegmentationDataset(self.data_dir, split, load_metadata().input_channels, transform)
+    def dataset(
+        self, split: str, transform: v2.Transform, metadata: Metadata
+    ) -> SegmentationDataset:
+        return SegmentationDataset(self.data_dir, split, metadata.input_channels, transform)
 
 
 def main(argv=None) -> None:

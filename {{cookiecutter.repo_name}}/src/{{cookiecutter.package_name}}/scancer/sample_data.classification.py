@@ -17,7 +17,6 @@ Steps:
 Run by ``make sample-data``; option: --output DIR (default data/sample).
 """
 
-import argparse
 import csv
 import json
 import logging
@@ -30,13 +29,14 @@ from PIL import Image
 
 from .data import SPLITS, split_paths
 from .digests import file_sha256
-from .metadata import REPOSITORY_ROOT, Metadata, load_metadata
+from .metadata import Metadata, load_metadata
 from .sample_sources import DEFAULT_CACHE_DIR, SOURCES
 from .sample_tissue import (
     MICRONS_PER_PIXEL,
     SPLIT_RULE,
     band_limits,
     load_sources,
+    run_sample,
     tissue_masks,
     to_channels,
 )
@@ -188,16 +188,7 @@ def build(output: Path, examples: Path, cache_dir: Path = DEFAULT_CACHE_DIR) -> 
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=REPOSITORY_ROOT / "data" / "sample")
-    parser.add_argument("--examples", type=Path, default=REPOSITORY_ROOT / "examples")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
-    args = parser.parse_args(argv)
-    record = build(args.output, args.examples, args.cache_dir)
-    counts = ", ".join(f"{split} {count}" for split, count in record["patches"].items())
-    print(f"Sample data set: {args.output} ({counts} patches)")
-    print(f"Example images: {args.examples} ({', '.join(record['examples'])})")
+    run_sample(build, "patches", __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,16 @@ MICRONS_PER_PIXEL, a tissue mask from Otsu's threshold on HSV saturation of
 all regions together, and the bands of rows that keep splits apart.
 """
 
+import argparse
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .sample_sources import SOURCES, TissueSource, load_region
+from .metadata import REPOSITORY_ROOT
+from .sample_sources import DEFAULT_CACHE_DIR, SOURCES, TissueSource, load_region
 from .splits import SPLITS
 
 MICRONS_PER_PIXEL = 0.5
@@ -102,3 +106,20 @@ def describe_source(source: TissueSource, microns_per_pixel: float, shape) -> di
         "microns_per_pixel_source": source.microns_per_pixel_note,
         "rescaled_size": [int(shape[1]), int(shape[0])],
     }
+
+
+def run_sample(build: Callable[[Path, Path, Path], dict], unit: str, description: str, argv=None):
+    """Parse the sample's command line, build it and print where the data and examples went.
+
+    build returns the provenance record, whose entry ``unit`` counts the images per split.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--output", type=Path, default=REPOSITORY_ROOT / "data" / "sample")
+    parser.add_argument("--examples", type=Path, default=REPOSITORY_ROOT / "examples")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
+    args = parser.parse_args(argv)
+    record = build(args.output, args.examples, args.cache_dir)
+    counts = ", ".join(f"{split} {count}" for split, count in record[unit].items())
+    print(f"Sample data set: {args.output} ({counts} {unit})")
+    print(f"Example images: {args.examples} ({', '.join(record['examples'])})")

@@ -1,4 +1,4 @@
-"""What the data modules of both tasks share: the splits, their transforms and loaders."""
+"""The splits, their transforms and loaders, shared by the data modules of both tasks."""
 
 from pathlib import Path
 
@@ -46,19 +46,20 @@ class SplitsDataModule(L.LightningDataModule):
     def check_splits(self, metadata: Metadata) -> None:
         raise NotImplementedError
 
-    def dataset(self, split: str, transform: v2.Transform) -> Dataset:
+    def dataset(self, split: str, transform: v2.Transform, metadata: Metadata) -> Dataset:
         raise NotImplementedError
 
     def setup(self, stage: str | None = None) -> None:
-        self.check_splits(load_metadata())
+        metadata = load_metadata()
+        self.check_splits(metadata)
         normalise = normalisation()
         train_transform = normalise
         if self.augment:
             train_transform = v2.Compose([training_augmentation(), normalise])
         self.datasets = {
-            "train": self.dataset("train", train_transform),
-            "valid": self.dataset("valid", normalise),
-            "test": self.dataset("test", normalise),
+            "train": self.dataset("train", train_transform, metadata),
+            "valid": self.dataset("valid", normalise, metadata),
+            "test": self.dataset("test", normalise, metadata),
         }
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
