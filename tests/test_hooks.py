@@ -50,7 +50,7 @@ def test_hook_rejects_segmentation_value(bake, capfd, field, value, suggestion):
 
 
 def answers_for(dataset="pcam", task="classification", **changes):
-    """Default answers with names derived from dataset and task, as cookiecutter.json does."""
+    """Return valid answers, with names derived from dataset and task as cookiecutter.json does."""
     segmentation = task == "segmentation"
     answers = {
         "dataset": dataset,

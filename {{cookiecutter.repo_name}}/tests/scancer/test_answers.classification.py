@@ -1,4 +1,4 @@
-"""The classifier's answer: a label and the probability of every class."""
+"""The classifier's response: a label and the probability of every class."""
 
 from {{ cookiecutter.package_name }}.scancer.archive import pack
 from {{ cookiecutter.package_name }}.scancer.metadata import METADATA_PATH

@@ -1,4 +1,4 @@
-"""The segmentation answer: a mask PNG, class fractions and, on request, probability maps."""
+"""The segmentation response: a mask PNG, class fractions and, on request, probability maps."""
 
 import base64
 import io

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from {{ cookiecutter.package_name }}.scancer.archive import pack
-from {{ cookiecutter.package_name }}.scancer.handler import answer_decision, answer_scores
+from {{ cookiecutter.package_name }}.scancer.handler import response_decision, response_scores
 from {{ cookiecutter.package_name }}.scancer.metadata import METADATA_PATH
 from {{ cookiecutter.package_name }}.scancer.serving import open_archive
 
@@ -30,7 +30,7 @@ def good_png(metadata):
 def test_handler_scores_every_class(served, good_png, metadata):
     (answer,) = served.predict([good_png])
     assert answer.status == 200
-    scores = answer_scores(answer.body)
+    scores = response_scores(answer.body)
     assert list(scores) == list(metadata.class_names)
     assert sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
 
@@ -43,10 +43,10 @@ def test_bad_requests_get_400_others_succeed(served, good_png, metadata):
     (alone,) = served.predict([good_png])
     assert [answer.status for answer in answers] == [200, 400, 415, 400, 400, 200]
     for index in (0, 5):
-        assert answer_decision(answers[index].body) == answer_decision(alone.body)
+        assert response_decision(answers[index].body) == response_decision(alone.body)
         # CPU kernels may round differently at another batch size.
-        assert answer_scores(answers[index].body) == pytest.approx(
-            answer_scores(alone.body), abs=1e-6
+        assert response_scores(answers[index].body) == pytest.approx(
+            response_scores(alone.body), abs=1e-6
         )
     assert "empty" in answers[1].body["message"]
     assert "not a PNG, JPEG, TIFF or WebP image" in answers[2].body["message"]
@@ -98,4 +98,4 @@ def test_resize_setting_accepts_other_sizes(tmp_path, traced_file, metadata):
         (answer,) = served.predict([larger])
 
     assert answer.status == 200
-    assert list(answer_scores(answer.body)) == list(metadata.class_names)
+    assert list(response_scores(answer.body)) == list(metadata.class_names)

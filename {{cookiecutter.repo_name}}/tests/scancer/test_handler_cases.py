@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from {{ cookiecutter.package_name }}.scancer.handler import answer_decision, answer_scores
+from {{ cookiecutter.package_name }}.scancer.handler import response_decision, response_scores
 from {{ cookiecutter.package_name }}.scancer.metadata import METADATA_PATH, load_metadata
 from {{ cookiecutter.package_name }}.scancer.serving import open_archive
 from {{ cookiecutter.package_name }}.scancer.store import ModelStore
@@ -55,7 +55,7 @@ def batching_model(store_server, archive_for_cases):
 
 
 def check_response(case, status, document, metadata):
-    """Check one response against its case; return the class scores of each answer."""
+    """Check one response against its case; return the class scores of each prediction."""
     assert status == case.status, (case.name, document)
     if case.status != 200:
         assert document["code"] == case.status, case.name
@@ -65,9 +65,9 @@ def check_response(case, status, document, metadata):
     assert isinstance(document, list) == (case.images > 1), case.name
     assert len(predictions) == case.images, case.name
     for prediction in predictions:
-        assert list(answer_scores(prediction)) == list(metadata.class_names), case.name
-        assert sum(answer_scores(prediction).values()) == pytest.approx(1, abs=1e-5)
-    return [list(answer_scores(prediction).values()) for prediction in predictions]
+        assert list(response_scores(prediction)) == list(metadata.class_names), case.name
+        assert sum(response_scores(prediction).values()) == pytest.approx(1, abs=1e-5)
+    return [list(response_scores(prediction).values()) for prediction in predictions]
 
 
 def check_equal_pairs(cases, scores):
@@ -127,5 +127,5 @@ def test_concurrent_requests_match_single(batching_model, cases):
 
     for (status_alone, single), (status, batched) in zip(alone, together, strict=True):
         assert status_alone == status == 200
-        assert answer_decision(batched) == answer_decision(single)
-        assert answer_scores(batched) == pytest.approx(answer_scores(single), abs=TOLERANCE)
+        assert response_decision(batched) == response_decision(single)
+        assert response_scores(batched) == pytest.approx(response_scores(single), abs=TOLERANCE)

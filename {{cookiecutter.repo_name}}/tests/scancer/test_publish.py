@@ -8,8 +8,8 @@ import torch
 from {{ cookiecutter.package_name }}.scancer.cli import describe_model, unpublish
 from {{ cookiecutter.package_name }}.scancer.handler import (
     PROBABILITY_RESOLUTION,
-    answer_probabilities,
     probabilities_request,
+    response_probabilities,
 )
 from {{ cookiecutter.package_name }}.scancer.publish import (
     PublishError,
@@ -47,7 +47,7 @@ def request_for(archive, examples, metadata, **options):
 def in_process_probabilities(archive, examples, metadata):
     with open_archive(archive, batch_size=len(examples)) as served:
         answers = served.predict([probabilities_request(path.read_bytes()) for path in examples])
-    return [answer_probabilities(answer.body, list(metadata.class_names)) for answer in answers]
+    return [response_probabilities(answer.body, list(metadata.class_names)) for answer in answers]
 
 
 def served_probabilities(store, name, examples, metadata):
@@ -55,7 +55,7 @@ def served_probabilities(store, name, examples, metadata):
     for path in examples:
         ((_, body, content_type),) = probabilities_request(path.read_bytes())
         answer = store.predict(name, body, content_type=content_type)
-        probabilities.append(answer_probabilities(answer, list(metadata.class_names)))
+        probabilities.append(response_probabilities(answer, list(metadata.class_names)))
     return probabilities
 
 

@@ -29,7 +29,7 @@ from torchvision.transforms.v2.functional import normalize
 from .data import checked_split_size, split_images
 from .digests import file_sha256
 from .export import ExportError, best_checkpoint, export, load_eager_model
-from .handler import PROBABILITY_RESOLUTION, answer_probabilities, probabilities_request
+from .handler import PROBABILITY_RESOLUTION, probabilities_request, response_probabilities
 from .metadata import METADATA_PATH, REPOSITORY_ROOT, Metadata, MetadataError, load_metadata
 from .paths import BUILD_DIR, MODEL_STORE, archive_path
 from .serving import open_archive
@@ -108,7 +108,7 @@ def handler_probabilities(served, patches: np.ndarray, metadata: Metadata) -> to
     for index, answer in enumerate(answers):
         if answer.status != 200:
             raise ArchiveError(f"the handler rejected test image {index}: {answer.body}")
-        results.append(answer_probabilities(answer.body, list(metadata.class_names)))
+        results.append(response_probabilities(answer.body, list(metadata.class_names)))
     return torch.stack(results)
 
 

@@ -1,10 +1,10 @@
 """Write the model card's evidence into README.md: ``make card``.
 
 The card goes between the ``card:start`` and ``card:end`` markers of
-README.md. It contains the metadata summary, the benchmark metrics next to the
-published model's, the task's figures (PNG files in ``docs/card``; see
-card_figures), the example images with the archive's answers, and how to call
-the endpoint. The text contains no dates and the figures are saved without
+README.md. It contains the metadata summary and the benchmark metrics next to
+the published model's. It adds the task's figures (PNG files in ``docs/card``,
+drawn by card_figures), the example images with the archive's predictions,
+and how to call the endpoint. The text contains no dates and the figures are saved without
 metadata, so running it again on the same model and data gives identical files.
 """
 

@@ -16,7 +16,7 @@ fix:
   TorchServe and answers the example images as it does in-process.
 
 Aspects are skipped only through ``checks/skip.yaml``. Before the aspects, a
-line says whether the template has changes this repository lacks: a warning
+line reports whether the template has changes this repository lacks: a warning
 with the update command, never a failure. The report goes to
 ``build/check/report.json``. Run by ``make check``, ``make record-data`` and
 ``make record-published``; options: --aspect NAME, --record-data, --record-published.

@@ -13,7 +13,7 @@ def benchmark_scores(
     """Return Dice, IoU and pixel accuracy from probability maps (N, C, H, W) and masks (N, H, W).
 
     Dice and IoU count every pixel of the split together. ``dice`` and ``iou``
-    are the means over the classes that appear in the masks or predictions; a
+    are the means over the classes that appear in the masks or predictions. A
     class that appears in neither gets no per-class score.
     """
     classes = len(class_names)

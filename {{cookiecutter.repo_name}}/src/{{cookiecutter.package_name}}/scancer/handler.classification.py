@@ -16,6 +16,7 @@ class PatchClassifierHandler(ImageHandler):
     """Name the most probable class of each patch and give every class's probability."""
 
     def postprocess(self, probabilities: torch.Tensor, options: list[dict]) -> list[dict]:
+        """Return a label and every class's probability per image; there are no options."""
         predictions = []
         for row in probabilities.tolist():
             best = max(range(len(row)), key=row.__getitem__)
@@ -28,34 +29,35 @@ class PatchClassifierHandler(ImageHandler):
         return predictions
 
 
-EXPECTED_ANSWER = "a label and the probability of every class"
-# Probabilities go out as JSON floats, so answers add no rounding of their own.
+EXPECTED_RESPONSE = "a label and the probability of every class"
+# Probabilities are sent as JSON floats, so responses add no rounding of their own.
 PROBABILITY_RESOLUTION = 0.0
 
 
-def answer_decision(answer: dict) -> str:
-    """Return what an answer decides: its label."""
-    return answer["label"]
+def response_decision(response: dict) -> str:
+    """Return the prediction of a response: its label."""
+    return response["label"]
 
 
-def answer_scores(answer: dict) -> dict[str, float]:
-    """Return an answer's score per class, in label order: its probabilities."""
-    return answer["probabilities"]
+def response_scores(response: dict) -> dict[str, float]:
+    """Return the score of each class in label order: the class's probability."""
+    return response["probabilities"]
 
 
-def answer_summary(answer: dict) -> str:
-    """Return an answer in a few words, such as 'tumour (0.9871)'."""
-    return f"{answer['label']} ({answer['probabilities'][answer['label']]:.4f})"
+def response_summary(response: dict) -> str:
+    """Summarise a response as its label and probability, such as 'tumour (0.9871)'."""
+    label = response["label"]
+    return f"{label} ({response['probabilities'][label]:.4f})"
 
 
 def probabilities_request(image: bytes) -> list[tuple[str, bytes, str]]:
-    """Return the request parts that ask for every class's probability of one image."""
+    """Return the request parts that request every class's probability of one image."""
     return [("body", image, "image/png")]
 
 
-def answer_probabilities(answer: dict, class_names: list[str]) -> torch.Tensor:
-    """Return an answer's class probabilities in label order, shape (classes,)."""
-    return torch.tensor([answer["probabilities"][name] for name in class_names])
+def response_probabilities(response: dict, class_names: list[str]) -> torch.Tensor:
+    """Return a response's class probabilities in label order, shape (classes,)."""
+    return torch.tensor([response["probabilities"][name] for name in class_names])
 
 
 _service = PatchClassifierHandler()

@@ -1,6 +1,6 @@
 """TorchServe handler for segmentation models: a class mask and class fractions per image.
 
-Each answer has:
+Each response has:
 
 - ``mask``: a base64 PNG of the image's size, 8-bit greyscale, whose pixel
   values are class labels (0 is the first class, the background);
@@ -41,12 +41,13 @@ class PatchSegmenterHandler(ImageHandler):
     OPTIONS = {"probability_maps": bool}
 
     def postprocess(self, probabilities: torch.Tensor, options: list[dict]) -> list[dict]:
-        answers = []
+        """Return a mask and class fractions per image, and probability maps when requested."""
+        responses = []
         classes = len(self.class_names)
         for maps, image_options in zip(probabilities, options, strict=True):
             labels = maps.argmax(dim=0)
             counts = torch.bincount(labels.flatten(), minlength=classes).tolist()
-            answer = {
+            response = {
                 "mask": png_base64(labels.to(torch.uint8).numpy()),
                 "class_fractions": {
                     name: count / labels.numel()
@@ -55,47 +56,48 @@ class PatchSegmenterHandler(ImageHandler):
             }
             if image_options.get("probability_maps"):
                 scaled = maps.mul(PROBABILITY_SCALE).round().to(torch.int32).numpy()
-                answer["probability_maps"] = {
+                response["probability_maps"] = {
                     name: png_base64(scaled[index].astype(np.uint16))
                     for index, name in enumerate(self.class_names)
                 }
-            answers.append(answer)
-        return answers
+            responses.append(response)
+        return responses
 
 
-EXPECTED_ANSWER = "a mask, class fractions and the probability map of every class"
-# Probability maps are 16-bit PNGs: two answers of nearly equal probabilities
-# may round to neighbouring steps.
+EXPECTED_RESPONSE = "a mask, class fractions and the probability map of every class"
+# Probability maps are 16-bit PNGs, so two responses of nearly equal
+# probabilities may round to neighbouring steps.
 PROBABILITY_RESOLUTION = 1 / PROBABILITY_SCALE
 
 
-def answer_decision(answer: dict) -> str:
-    """Return what an answer decides: its mask."""
-    return answer["mask"]
+def response_decision(response: dict) -> str:
+    """Return the prediction of a response: its mask."""
+    return response["mask"]
 
 
-def answer_scores(answer: dict) -> dict[str, float]:
-    """Return an answer's score per class, in label order: its pixel fractions."""
-    return answer["class_fractions"]
+def response_scores(response: dict) -> dict[str, float]:
+    """Return the score of each class in label order: the class's fraction of pixels."""
+    return response["class_fractions"]
 
 
-def answer_summary(answer: dict) -> str:
-    """Return an answer in a few words, such as 'tissue 71.2% of pixels'."""
-    name, fraction = max(answer["class_fractions"].items(), key=lambda item: item[1])
+def response_summary(response: dict) -> str:
+    """Summarise a response as its largest class, such as 'tissue 71.2% of pixels'."""
+    name, fraction = max(response["class_fractions"].items(), key=lambda item: item[1])
     return f"{name} {fraction:.1%} of pixels"
 
 
 def probabilities_request(image: bytes) -> list[tuple[str, bytes, str]]:
-    """Return the request parts that ask for every class's probability map of one image."""
+    """Return the request parts that request every class's probability map of one image."""
     body = {"data": base64.b64encode(image).decode("ascii"), "probability_maps": True}
     return [("body", json.dumps(body).encode(), "application/json")]
 
 
-def answer_probabilities(answer: dict, class_names: list[str]) -> torch.Tensor:
-    """Return an answer's probability maps in label order, shape (classes, H, W)."""
+def response_probabilities(response: dict, class_names: list[str]) -> torch.Tensor:
+    """Decode a response's probability maps in label order, shape (classes, H, W)."""
     maps = []
     for name in class_names:
-        with Image.open(io.BytesIO(base64.b64decode(answer["probability_maps"][name]))) as image:
+        data = base64.b64decode(response["probability_maps"][name])
+        with Image.open(io.BytesIO(data)) as image:
             maps.append(np.asarray(image, dtype=np.float32) / PROBABILITY_SCALE)
     return torch.from_numpy(np.stack(maps))
 

@@ -1,7 +1,7 @@
-"""What every Scancer handler shares: reading requests, decoding images, batching.
+"""Request reading, image decoding and batching, shared by the handlers of every task.
 
 A task's handler (handler.py) subclasses ImageHandler and turns the model's
-class probabilities into answers. Both files are packed into the archive
+class probabilities into predictions. Both files are packed into the archive
 beside ``metadata.json`` and import only torch, numpy, Pillow and
 TorchServe, so the archive needs nothing else. The class names, input size,
 channels, normalisation and serving limits come from ``metadata.json``, the
@@ -10,10 +10,10 @@ file training read.
 A request carries its images as raw bytes, as multipart form fields (one
 image per field), or as JSON ``{"data": "<base64>"}`` or
 ``{"data": ["<base64>", ...]}``; a JSON body may add the options of the
-task's handler. The response is one answer for a single image, or a list of
-answers in request order for several. A request with any unreadable image
-gets one 4xx response that names the image and the problem, while the other
-requests of its batch get their answers.
+task's handler. The response is one prediction for a single image, or a list
+of predictions in request order for several. A request with any unreadable
+image gets one 4xx response that names the image and the problem, while the
+other requests of its batch get their predictions.
 
 Images are PNG, JPEG, TIFF or WebP. Conversion to the model's channels:
 
@@ -112,11 +112,11 @@ def to_unit_range(pixels: torch.Tensor) -> torch.Tensor:
 
 
 class ImageHandler(BaseHandler):
-    """Decode and normalise the images of a batch of requests, and answer each request.
+    """Base handler: decodes and normalises a batch of requests and responds to each one.
 
     Subclasses implement postprocess, which turns the class probabilities of
-    each image into its answer, and list in OPTIONS the options a JSON body may
-    add beside "data", with their JSON types.
+    each image into its prediction. They list in OPTIONS the options that a
+    JSON body may add beside "data", with their JSON types.
     """
 
     OPTIONS: dict[str, type] = {}
@@ -296,7 +296,7 @@ class ImageHandler(BaseHandler):
             return self.model(batch).softmax(dim=1).cpu()
 
     def postprocess(self, probabilities: torch.Tensor, options: list[dict]) -> list:
-        """Return one answer per image from its class probabilities and request options."""
+        """Return one prediction per image from its class probabilities and request options."""
         raise NotImplementedError
 
     def request_options(self, request: dict) -> dict:
@@ -318,7 +318,7 @@ class ImageHandler(BaseHandler):
         return options
 
     def handle(self, data, context):
-        """Return a response per request of the batch, in order: answers or a 4xx error."""
+        """Return a response per request of the batch, in order: predictions or a 4xx error."""
         start = time.time()
         self.context = context
         options, errors = {}, {}
@@ -329,19 +329,22 @@ class ImageHandler(BaseHandler):
                 errors[index] = error
         batch, counts, decode_errors = self.preprocess(data)
         errors |= decode_errors
-        image_options = [options.get(index, {}) for index, count in enumerate(counts)
-                         for _ in range(count)]  # fmt: skip
-        answers = iter(
-            [] if batch is None else self.postprocess(self.inference(batch), image_options)
-        )
+        image_options = []
+        for index, count in enumerate(counts):
+            image_options += [options.get(index, {})] * count
+        predictions = []
+        if batch is not None:
+            predictions = self.postprocess(self.inference(batch), image_options)
+        predictions = iter(predictions)
         responses = []
         for index, count in enumerate(counts):
             context.set_response_content_type(index, "application/json")
-            request_answers = [next(answers) for _ in range(count)]
+            # A request rejected for its options still has decoded images in the batch.
+            request_predictions = [next(predictions) for _ in range(count)]
             error = errors.get(index)
             if error is None:
                 multiple = count > 1 or self.is_list_request(data[index])
-                responses.append(request_answers if multiple else request_answers[0])
+                responses.append(request_predictions if multiple else request_predictions[0])
                 continue
             request_id = context.get_request_id(index) if context else None
             logger.warning("request %s rejected (HTTP %d): %s", request_id, error.status, error)

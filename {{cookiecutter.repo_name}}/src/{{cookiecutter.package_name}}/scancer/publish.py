@@ -28,12 +28,12 @@ import torch
 
 from .digests import file_sha256
 from .handler import (
-    EXPECTED_ANSWER,
+    EXPECTED_RESPONSE,
     PROBABILITY_RESOLUTION,
-    answer_decision,
-    answer_probabilities,
-    answer_summary,
     probabilities_request,
+    response_decision,
+    response_probabilities,
+    response_summary,
 )
 from .metadata import Metadata
 from .serving import open_archive
@@ -206,10 +206,10 @@ class SmokeRow:
 def checked_probabilities(answer: object, metadata: Metadata, where: str) -> torch.Tensor:
     """Return an answer's class probabilities after checking that it has the task's fields."""
     try:
-        return answer_probabilities(answer, list(metadata.class_names))
+        return response_probabilities(answer, list(metadata.class_names))
     except (KeyError, TypeError, ValueError, AttributeError, OSError):
         raise PublishError(
-            f"{where} returned {json.dumps(answer)[:200]}, expected {EXPECTED_ANSWER} "
+            f"{where} returned {json.dumps(answer)[:200]}, expected {EXPECTED_RESPONSE} "
             f"for the classes {', '.join(metadata.class_names)}"
         ) from None
 
@@ -217,12 +217,11 @@ def checked_probabilities(answer: object, metadata: Metadata, where: str) -> tor
 def smoke_test(
     store: ModelStore, archive: ArchiveInfo, examples: list[Path], metadata: Metadata
 ) -> list[SmokeRow]:
-    """Compare the store's answers for the examples with the archive's in this process.
+    """Compare the store's responses for the examples with the archive's in this process.
 
-    Both get the request that asks for every class's probabilities. The
-    in-process handler gets all examples in one batch and the store gets them
-    one request at a time, so a model whose answer depends on its batch fails
-    here too.
+    Both get the request for every class's probabilities. The in-process
+    handler gets all examples in one batch and the store gets them one request
+    at a time, so a model whose output depends on its batch fails here too.
     """
     requests = [probabilities_request(example.read_bytes()) for example in examples]
     with open_archive(archive.path, batch_size=len(requests)) as served:
@@ -241,10 +240,10 @@ def smoke_test(
         difference = (remote - local).abs().max().item()
         rows.append(SmokeRow(example.name, answer, reference.body, difference))
         tolerance = SMOKE_TOLERANCE + PROBABILITY_RESOLUTION
-        if answer_decision(answer) != answer_decision(reference.body) or difference > tolerance:
+        if response_decision(answer) != response_decision(reference.body) or difference > tolerance:
             raise PublishError(
-                f"the store returned {answer_summary(answer)} for {example} where the archive "
-                f"in this process returns {answer_summary(reference.body)}; the probabilities "
+                f"the store returned {response_summary(answer)} for {example} where the archive "
+                f"in this process returns {response_summary(reference.body)}; the probabilities "
                 f"differ by {difference:.3g} (tolerance {tolerance:.3g}). The store may run "
                 "other library versions, or the model's output depends on its batch "
                 "(for example BatchNorm traced in training mode)"
@@ -258,8 +257,8 @@ def format_rows(rows: list[SmokeRow]) -> list[str]:
     lines = [f"  {'example':<{width}}  {'store':<28}  {'in-process':<28}  max difference"]
     for row in rows:
         lines.append(
-            f"  {row.example:<{width}}  {answer_summary(row.store):<28}  "
-            f"{answer_summary(row.in_process):<28}  {row.difference:.1e}"
+            f"  {row.example:<{width}}  {response_summary(row.store):<28}  "
+            f"{response_summary(row.in_process):<28}  {row.difference:.1e}"
         )
     return lines
 

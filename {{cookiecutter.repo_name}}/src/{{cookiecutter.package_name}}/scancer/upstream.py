@@ -1,8 +1,8 @@
-"""The template this repository was made from: whether it is behind, and updating from it.
+"""Status of and updates from the template that this repository was made from.
 
 .cruft.json records the template's address, the template commit this
-repository was last made or updated from, and the answers given when it was
-made. `make check` prints a warning when the template has changed since that
+repository was last made or updated from, and the answers to cookiecutter's
+questions. `make check` prints a warning when the template has changed since that
 commit, and `make update` applies those changes with cruft. An update that
 meets local changes on the same lines stops with the files to resolve.
 
@@ -34,7 +34,7 @@ class UpdateError(RuntimeError):
 
 @dataclass(frozen=True)
 class TemplateStatus:
-    """How this repository stands against its template."""
+    """Comparison of this repository's recorded template commit with the template's latest."""
 
     state: str  # "current", "behind" or "unknown"
     message: str
@@ -74,7 +74,7 @@ def git(*args: str, cwd: Path | None = None) -> str:
 
 
 def template_paths(skipped: list[str]) -> list[str]:
-    """Git pathspecs of what shapes a generated repository, less the paths cruft skips."""
+    """Return git pathspecs of the files that shape a generated repository, less skipped paths."""
     paths = [f":(glob){PROJECT_FOLDER}/**", ":(glob)cookiecutter.json", ":(glob)hooks/**"]
     for path in skipped:
         path = path.strip("/")
@@ -134,7 +134,7 @@ def template_status(root: Path = REPOSITORY_ROOT) -> TemplateStatus:
 
 
 def print_status(status: TemplateStatus) -> None:
-    """One line for `make check`: a warning when behind or unknown, never a failure.
+    """Print the status line of `make check`: a warning when behind or unknown, never a failure.
 
     On GitHub Actions the warning is also an annotation on the workflow run.
     """
@@ -147,14 +147,14 @@ def print_status(status: TemplateStatus) -> None:
 
 
 def changed_files(root: Path) -> list[str]:
-    """Files that differ from HEAD, staged or not, and untracked files."""
+    """Return the files that differ from HEAD, staged or not, and the untracked files."""
     changed = git("diff", "--name-only", "HEAD", cwd=root).splitlines()
     untracked = git("ls-files", "--others", "--exclude-standard", cwd=root).splitlines()
     return sorted(set(changed) | set(untracked))
 
 
 def conflict_message(root: Path) -> str | None:
-    """Name the files git left unmerged and the rejected hunks cruft wrote, and how to resolve."""
+    """Return how to resolve the files git left unmerged and the hunks cruft rejected, if any."""
     unmerged = git("diff", "--name-only", "--diff-filter=U", cwd=root).split()
     rejected = git("ls-files", "--others", "--exclude-standard", "--", "*.rej", cwd=root).split()
     steps = []
@@ -175,8 +175,8 @@ def conflict_message(root: Path) -> str | None:
 
 
 def run_cruft_update(root: Path, state: dict) -> None:
-    """Run cruft update without prompts; cruft's own summary is replaced by ours."""
-    import cruft  # imported here: only updates need it
+    """Run cruft update without prompts, and drop cruft's summary, which update() replaces."""
+    import cruft  # imported here because only updates need it
     from cruft.exceptions import CruftError
 
     try:
@@ -191,7 +191,7 @@ def run_cruft_update(root: Path, state: dict) -> None:
 
 
 def check_work_tree(root: Path) -> None:
-    """Refuse to update outside git or over uncommitted changes, so nothing mixes with them."""
+    """Reject an update outside git or over uncommitted changes, so nothing mixes with them."""
     try:
         git("rev-parse", "--is-inside-work-tree", cwd=root)
     except subprocess.CalledProcessError:
